@@ -1,0 +1,1 @@
+//! ReconMap: locate where on a network path SMTP STARTTLS gets stripped.
