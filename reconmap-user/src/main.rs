@@ -1,3 +1,6 @@
-fn main() -> anyhow::Result<()> {
-    Ok(())
+//! The `reconmap` binary: a thin command-line edge over the `reconmap` library.
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

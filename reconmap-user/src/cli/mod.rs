@@ -1,0 +1,42 @@
+//! Command-line interface: argument parsing and dispatch to the subcommands.
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod capture;
+
+#[derive(Debug, Parser)]
+#[command(name = "reconmap", version, about = "Locate where on the network path SMTP STARTTLS gets stripped")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load the datapath on an interface and print what it captures for the given flows.
+    Capture(capture::Args),
+}
+
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("reconmap: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Capture(args) => capture::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("reconmap: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
