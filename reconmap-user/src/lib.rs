@@ -11,6 +11,7 @@
 //! - [`datapath`]: the eBPF programs (RST guard, capture ring buffer) and their user-space side.
 //! - [`sweep`], [`probe`], [`scan`]: the engine that drives all of the above.
 pub mod datapath;
+pub mod engine;
 pub mod evidence;
 pub mod packet;
 pub mod report;

@@ -3,9 +3,20 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod capture;
+mod output;
+mod probe;
+mod signals;
+mod target;
 
 #[derive(Debug, Parser)]
-#[command(name = "reconmap", version, about = "Locate where on the network path SMTP STARTTLS gets stripped")]
+#[command(
+    name = "reconmap",
+    version,
+    about = "Locate where on the network path SMTP STARTTLS gets stripped",
+    long_about = "Opens its own TCP connection to an SMTP server from raw packets, sends the \
+                  STARTTLS command with IP TTL 1, 2, 3, ... and compares the ICMP quotes of every \
+                  hop with what was sent. Needs root (raw sockets, eBPF)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Trace where STARTTLS is stripped on the path to each target.
+    Probe(probe::Args),
     /// Load the datapath on an interface and print what it captures for the given flows.
     Capture(capture::Args),
 }
@@ -29,13 +42,14 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Probe(args) => probe::run(args).await,
             Command::Capture(args) => capture::run(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("reconmap: {err:#}");
+            eprintln!("reconmap: error: {err:#}");
             ExitCode::FAILURE
         }
     }
