@@ -2,7 +2,7 @@
 use super::output::{OutputArgs, ReportWriter};
 use super::target::parse_target;
 use anyhow::{Context as _, Result};
-use reconmap::engine::{ProbeConfig, Prober, ProberOptions, RunPlan};
+use reconmap::engine::{ProbeConfig, Prober, ProberOptions, RunPlan, StopLevel};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,8 +75,8 @@ pub async fn run(args: Args) -> Result<()> {
             targets,
             plan,
             cfg,
-            |report| writer.write(&report).map_err(|e| format!("{e:#}")),
-            super::signals::stop_signal(),
+            |report, _| writer.write(&report).map_err(|e| format!("{e:#}")),
+            super::signals::stop_channel(StopLevel::Abort),
         )
         .await?;
     writer.finish()?;

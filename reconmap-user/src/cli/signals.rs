@@ -1,20 +1,31 @@
-//! Ctrl-C and SIGTERM as one future, so every command stops the same clean way.
+//! SIGINT/SIGTERM turned into stop levels for the engine: the first signal asks for `first`
+//! (drain or abort), a second one always aborts.
+use reconmap::engine::StopLevel;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
-/// Resolves on SIGINT or SIGTERM (never, if the handlers cannot be installed).
-pub async fn stop_signal() {
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
+/// Starts listening for signals (needs a running tokio runtime).
+pub fn stop_channel(first: StopLevel) -> watch::Receiver<StopLevel> {
+    let (tx, rx) = watch::channel(StopLevel::Run);
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            log::warn!("cannot install signal handlers; Ctrl-C will not stop cleanly");
+            return;
+        };
+        let mut level = first;
+        loop {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
+            if level == StopLevel::Drain {
+                eprintln!("reconmap: stopping: no new targets, waiting for those in flight (signal again to abort them)");
+            }
+            if tx.send(level).is_err() {
+                return;
+            }
+            level = StopLevel::Abort;
         }
-        _ => {
-            log::warn!("cannot install signal handlers; Ctrl-C will not stop cleanly");
-            std::future::pending::<()>().await;
-        }
-    }
+    });
+    rx
 }

@@ -10,7 +10,8 @@ use crate::report::Report;
 use rand::Rng as _;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::future::Future;
+use std::collections::VecDeque;
+use tokio::sync::watch;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,12 +34,23 @@ pub struct ProberOptions {
     pub source: Option<Ipv4Addr>,
 }
 
-/// How many sessions run at once and how fast new ones start.
+/// How many sessions run at once and how fast packets go out.
 #[derive(Clone, Copy, Debug)]
 pub struct RunPlan {
     pub concurrency: usize,
-    /// New sessions per second; `None` = as fast as concurrency allows.
+    /// Cap on all packets sent per second (SYNs, sweep probes, ACKs, ...); `None` = no cap.
     pub rate: Option<f64>,
+}
+
+/// What a stop request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopLevel {
+    /// Keep going.
+    Run,
+    /// Start no new session; let those in flight finish or time out.
+    Drain,
+    /// Reset the sessions in flight now and report them as interrupted.
+    Abort,
 }
 
 impl Default for RunPlan {
@@ -63,6 +75,10 @@ pub struct RunStats {
     /// Captured packets whose flow belongs to no live session (late arrivals).
     pub stray: u64,
     pub send_errors: u64,
+    /// Packets sent.
+    pub packets: u64,
+    /// Sessions in flight right now.
+    pub in_flight: u64,
 }
 
 struct Active {
@@ -114,49 +130,64 @@ impl Prober {
         &self.datapath
     }
 
-    /// Probes every target, at most `plan.concurrency` at once, and hands each report to `sink`
-    /// as soon as it is complete. When `stop` resolves, live sessions are reset and reported
-    /// with what they had (nothing already gathered is lost).
-    pub async fn run<T, S, F>(
+    /// Probes every target, at most `plan.concurrency` at once and at most `plan.rate` packets
+    /// per second, and hands each report to `sink` as soon as it is complete. `stop` moving to
+    /// [`StopLevel::Drain`] stops admissions; [`StopLevel::Abort`] resets live sessions, which
+    /// are reported with what they had (nothing already gathered is lost).
+    pub async fn run<T, S>(
         &mut self,
         targets: T,
         plan: RunPlan,
         cfg: Arc<ProbeConfig>,
         mut sink: S,
-        stop: F,
+        mut stop: watch::Receiver<StopLevel>,
     ) -> Result<RunStats, EngineError>
     where
         T: IntoIterator<Item = SocketAddrV4>,
-        S: FnMut(Report) -> Result<(), String>,
-        F: Future<Output = ()>,
+        S: FnMut(Report, &RunStats) -> Result<(), String>,
     {
         let mut targets = targets.into_iter().peekable();
-        let mut stats = RunStats::default();
-        let mut active: HashMap<FlowAddrs, Active> = HashMap::new();
-        let mut timers: BinaryHeap<Reverse<(Instant, FlowAddrs)>> = BinaryHeap::new();
-        let mut bucket = plan.rate.map(|r| TokenBucket::new(r, Instant::now()));
+        let mut run = RunState {
+            active: HashMap::new(),
+            timers: BinaryHeap::new(),
+            queue: VecDeque::new(),
+            bucket: plan.rate.map(|r| TokenBucket::new(r, Instant::now())),
+            stats: RunStats::default(),
+        };
         let concurrency = plan.concurrency.max(1);
         let mut batch: Vec<RawCapture> = Vec::with_capacity(256);
         let mut rng = rand::thread_rng();
-        tokio::pin!(stop);
+        let mut level = *stop.borrow();
+        let mut stop_open = true;
 
         loop {
-            // Admit new sessions.
             let now = Instant::now();
-            let mut next_admission: Option<Instant> = None;
-            while active.len() < concurrency && targets.peek().is_some() {
-                if let Some(b) = bucket.as_mut() {
-                    if let Err(at) = b.take(now) {
-                        next_admission = Some(at);
-                        break;
+            if level == StopLevel::Abort {
+                let flows: Vec<FlowAddrs> = run.active.keys().copied().collect();
+                for flow in flows {
+                    if let Some(a) = run.active.get_mut(&flow) {
+                        a.session.interrupt(now, "interrupted (second signal)");
+                        run.stats.interrupted += 1;
                     }
+                    self.service(&mut run, flow, &mut sink)?;
                 }
+                // Send the RSTs of the aborted sessions regardless of the rate.
+                run.bucket = None;
+                self.pump_sends(&mut run);
+                break;
+            }
+            // Admit new sessions while there is room and the send queue is not backed up.
+            while level == StopLevel::Run
+                && run.active.len() < concurrency
+                && run.queue.len() < concurrency.max(64)
+                && targets.peek().is_some()
+            {
                 let Some(target) = targets.next() else { break };
                 let lease = match PortLease::acquire(self.source, &mut rng) {
                     Ok(l) => l,
                     Err(e) => {
                         log::warn!("no source port for {target}: {e}");
-                        stats.failed_to_start += 1;
+                        run.stats.failed_to_start += 1;
                         continue;
                     }
                 };
@@ -164,20 +195,20 @@ impl Prober {
                     local: SocketAddrV4::new(self.source, lease.port()),
                     remote: target,
                 };
-                if active.contains_key(&flow) {
-                    // The same target twice with the same port: cannot happen with one lease per
-                    // live port, but never mix two sessions on one flow.
-                    stats.failed_to_start += 1;
+                if run.active.contains_key(&flow) {
+                    run.stats.failed_to_start += 1;
                     continue;
                 }
+                // Registered before the SYN leaves, so the SYN/ACK is captured and the
+                // kernel's RST for it dropped.
                 if let Err(e) = self.flows.register(flow.key()) {
                     log::warn!("cannot register flow for {target}: {e}");
-                    stats.failed_to_start += 1;
+                    run.stats.failed_to_start += 1;
                     continue;
                 }
                 let session = ProbeSession::new(cfg.clone(), flow, rng.gen(), rng.gen(), now);
-                stats.started += 1;
-                active.insert(
+                run.stats.started += 1;
+                run.active.insert(
                     flow,
                     Active {
                         session,
@@ -185,126 +216,145 @@ impl Prober {
                         scheduled: None,
                     },
                 );
-                self.service(&mut active, &mut timers, flow, &mut stats, &mut sink)?;
+                self.service(&mut run, flow, &mut sink)?;
             }
-            if active.is_empty() && targets.peek().is_none() {
+            let next_send = self.pump_sends(&mut run);
+            run.stats.in_flight = run.active.len() as u64;
+            let exhausted = targets.peek().is_none() || level != StopLevel::Run;
+            if run.active.is_empty() && run.queue.is_empty() && exhausted {
                 break;
             }
 
-            // Sleep until the earliest timer, the next admission, or a packet.
-            let deadline = [timers.peek().map(|Reverse((t, _))| *t), next_admission]
+            // Sleep until the earliest timer, the next send token, or a packet.
+            let deadline = [run.timers.peek().map(|Reverse((t, _))| *t), next_send]
                 .into_iter()
                 .flatten()
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
                 biased;
-                () = &mut stop => {
-                    let now = Instant::now();
-                    let flows: Vec<FlowAddrs> = active.keys().copied().collect();
-                    for flow in flows {
-                        if let Some(a) = active.get_mut(&flow) {
-                            a.session.interrupt(now, "interrupted (signal)");
-                            stats.interrupted += 1;
-                        }
-                        self.service(&mut active, &mut timers, flow, &mut stats, &mut sink)?;
+                changed = stop.changed(), if stop_open => {
+                    match changed {
+                        Ok(()) => level = level.max(*stop.borrow()),
+                        Err(_) => stop_open = false,
                     }
-                    break;
                 }
                 received = self.captures.recv_batch(&mut batch, 256) => {
                     received?;
                     let now = Instant::now();
                     for raw in batch.drain(..) {
-                        stats.captured += 1;
+                        run.stats.captured += 1;
                         let captured = match parse_captured(&raw.data) {
                             Ok(c) => c,
                             Err(e) => {
                                 log::debug!("unparsable capture: {e}");
-                                stats.malformed += 1;
+                                run.stats.malformed += 1;
                                 continue;
                             }
                         };
                         let Some(flow) = flow_of(&captured) else {
-                            stats.malformed += 1;
+                            run.stats.malformed += 1;
                             continue;
                         };
-                        let Some(a) = active.get_mut(&flow) else {
-                            stats.stray += 1;
+                        let Some(a) = run.active.get_mut(&flow) else {
+                            run.stats.stray += 1;
                             continue;
                         };
                         let at = self.clock.to_instant(raw.ts_ns, now);
                         a.session.on_captured(at, &captured);
-                        self.service(&mut active, &mut timers, flow, &mut stats, &mut sink)?;
+                        self.service(&mut run, flow, &mut sink)?;
                     }
                 }
                 () = tokio::time::sleep_until(deadline.into()) => {
                     let now = Instant::now();
-                    while let Some(Reverse((t, flow))) = timers.peek().copied() {
+                    while let Some(Reverse((t, flow))) = run.timers.peek().copied() {
                         if t > now {
                             break;
                         }
-                        timers.pop();
-                        if let Some(a) = active.get_mut(&flow) {
+                        run.timers.pop();
+                        if let Some(a) = run.active.get_mut(&flow) {
                             if a.scheduled == Some(t) {
                                 a.scheduled = None;
                                 a.session.on_timer(now);
                             }
                         }
-                        self.service(&mut active, &mut timers, flow, &mut stats, &mut sink)?;
+                        self.service(&mut run, flow, &mut sink)?;
                     }
                 }
             }
         }
-        Ok(stats)
+        run.stats.in_flight = 0;
+        Ok(run.stats)
     }
 
-    /// Sends what a session has queued, reschedules its timer, and retires it when done.
-    fn service<S>(
-        &mut self,
-        active: &mut HashMap<FlowAddrs, Active>,
-        timers: &mut BinaryHeap<Reverse<(Instant, FlowAddrs)>>,
-        flow: FlowAddrs,
-        stats: &mut RunStats,
-        sink: &mut S,
-    ) -> Result<(), EngineError>
+    /// Moves what a session has queued to the send queue, reschedules its timer, and retires
+    /// it when done.
+    fn service<S>(&mut self, run: &mut RunState, flow: FlowAddrs, sink: &mut S) -> Result<(), EngineError>
     where
-        S: FnMut(Report) -> Result<(), String>,
+        S: FnMut(Report, &RunStats) -> Result<(), String>,
     {
-        let Some(a) = active.get_mut(&flow) else {
+        let Some(a) = run.active.get_mut(&flow) else {
             return Ok(());
         };
         while let Some(out) = a.session.poll_transmit() {
-            let sent_at = Instant::now();
-            match self.sender.send(&out.datagram, out.dst) {
-                Ok(()) => {
-                    if let Some(id) = out.probe {
-                        a.session.probe_sent(id, sent_at);
-                    }
-                }
-                Err(e) => {
-                    log::warn!("send to {} failed: {e}", out.dst);
-                    stats.send_errors += 1;
-                }
-            }
+            run.queue.push_back((flow, out));
         }
         if a.session.is_done() {
             let report = a.session.report(self.source);
-            active.remove(&flow);
+            run.active.remove(&flow);
+            // Pending packets of a finished session (e.g. its final RST) still go out first.
+            self.pump_sends(run);
             if let Err(e) = self.flows.unregister(flow.key()) {
                 log::warn!("cannot unregister flow {flow:?}: {e}");
             }
-            stats.finished += 1;
-            sink(report).map_err(EngineError::Sink)?;
+            run.stats.finished += 1;
+            run.stats.in_flight = run.active.len() as u64;
+            sink(report, &run.stats).map_err(EngineError::Sink)?;
             return Ok(());
         }
         if let Some(at) = a.session.poll_at() {
             if a.scheduled.is_none_or(|s| at < s) {
                 a.scheduled = Some(at);
-                timers.push(Reverse((at, flow)));
+                run.timers.push(Reverse((at, flow)));
             }
         }
         Ok(())
     }
+
+    /// Sends queued packets as far as the rate allows; returns when the next token is due.
+    fn pump_sends(&mut self, run: &mut RunState) -> Option<Instant> {
+        while let Some((flow, out)) = run.queue.front() {
+            let now = Instant::now();
+            if let Some(b) = run.bucket.as_mut() {
+                if let Err(at) = b.take(now) {
+                    return Some(at);
+                }
+            }
+            match self.sender.send(&out.datagram, out.dst) {
+                Ok(()) => {
+                    run.stats.packets += 1;
+                    if let (Some(id), Some(a)) = (out.probe, run.active.get_mut(flow)) {
+                        a.session.probe_sent(id, now);
+                    }
+                }
+                Err(e) => {
+                    log::warn!("send to {} failed: {e}", out.dst);
+                    run.stats.send_errors += 1;
+                }
+            }
+            run.queue.pop_front();
+        }
+        None
+    }
+}
+
+/// The mutable state of one run.
+struct RunState {
+    active: HashMap<FlowAddrs, Active>,
+    timers: BinaryHeap<Reverse<(Instant, FlowAddrs)>>,
+    queue: VecDeque<(FlowAddrs, super::session::Outgoing)>,
+    bucket: Option<TokenBucket>,
+    stats: RunStats,
 }
 
 /// The flow a captured packet belongs to, seen from our side.
@@ -318,7 +368,7 @@ fn flow_of(captured: &Captured) -> Option<FlowAddrs> {
     }
 }
 
-/// Admission control: `rate` sessions per second with a burst of one second's worth (at least 1).
+/// Packet pacing: `rate` packets per second, with a burst of at most 10 ms worth (at least 1).
 #[derive(Debug)]
 struct TokenBucket {
     rate: f64,
@@ -330,7 +380,7 @@ struct TokenBucket {
 impl TokenBucket {
     fn new(rate: f64, now: Instant) -> Self {
         let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
-        let burst = rate.clamp(1.0, 1000.0);
+        let burst = (rate / 100.0).max(1.0);
         Self {
             rate,
             burst,
@@ -367,6 +417,17 @@ mod tests {
         let wait = next.duration_since(t0);
         assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(101), "{wait:?}");
         assert!(b.take(t0 + Duration::from_millis(100)).is_ok());
+        // Over a long run the pace is the rate.
+        let mut fast = TokenBucket::new(1000.0, t0);
+        let mut t = t0;
+        let mut sent = 0;
+        while t < t0 + Duration::from_secs(1) {
+            match fast.take(t) {
+                Ok(()) => sent += 1,
+                Err(next) => t = next,
+            }
+        }
+        assert!((995..=1011).contains(&sent), "{sent}");
         // A bad rate does not panic and still admits.
         let mut bad = TokenBucket::new(f64::NAN, t0);
         assert!(bad.take(t0).is_ok());

@@ -7,7 +7,7 @@ pub mod session;
 pub mod sweep;
 
 pub use config::ProbeConfig;
-pub use driver::{EngineError, Prober, ProberOptions, RunPlan, RunStats};
+pub use driver::{EngineError, Prober, ProberOptions, RunPlan, RunStats, StopLevel};
 pub use session::{Outgoing, ProbeSession, Timeline};
 
 use crate::evidence::{HopRecord, TcpObservations};
