@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod capture;
 mod output;
 mod probe;
+mod scan;
 mod signals;
 mod target;
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Trace where STARTTLS is stripped on the path to each target.
     Probe(probe::Args),
+    /// Scan many targets at once: paced, sharded, resumable, JSON Lines out.
+    Scan(scan::Args),
     /// Load the datapath on an interface and print what it captures for the given flows.
     Capture(capture::Args),
 }
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Probe(args) => probe::run(args).await,
+            Command::Scan(args) => scan::run(args).await,
             Command::Capture(args) => capture::run(args).await,
         }
     });

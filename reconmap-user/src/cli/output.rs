@@ -102,3 +102,8 @@ impl ReportWriter {
         Ok(())
     }
 }
+
+/// RFC 3339 UTC timestamp with seconds.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
