@@ -4,7 +4,6 @@ use super::signals::stop_channel;
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reconmap::engine::{ProbeConfig, Prober, ProberOptions, RunPlan, RunStats, StopLevel};
-use reconmap::report;
 use reconmap::scan::{
     shard_order, Blocklist, ListFormat, Permutation, ResultsWriter, Shard, SystemResolver, Tally, TargetList,
 };
@@ -258,7 +257,6 @@ pub async fn run(args: Args) -> Result<()> {
             eprintln!("reconmap: WARNING: {} packets lost to a full ring buffer", c.ringbuf_full);
         }
     }
-    let _ = report::to_json; // the record format is the same as `probe --json`
     if stats.interrupted > 0 {
         bail!("{} session(s) aborted; rerun with --resume to complete", stats.interrupted);
     }
@@ -311,7 +309,7 @@ fn write_metadata(
         "version": env!("CARGO_PKG_VERSION"),
         "args": std::env::args().collect::<Vec<_>>(),
         "start": rfc3339(started),
-        "end": stats.is_null().then_some(Value::Null).unwrap_or_else(|| json!(rfc3339(SystemTime::now()))),
+        "end": if stats.is_null() { Value::Null } else { json!(rfc3339(SystemTime::now())) },
         "seed": seed,
         "shard": args.shard,
         "shards": args.shards,
