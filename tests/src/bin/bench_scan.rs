@@ -1,0 +1,181 @@
+//! Benchmark: `reconmap scan` of 1,000 and 10,000 targets of the lab's `many` scenario.
+//! Prints traces/s, packets/s, CPU time, peak RSS, bytes per in-flight session, ring-buffer
+//! drops, the share of correct verdicts, and beside it a kernel-TCP SMTP client's sessions/s
+//! against the same targets at the same concurrency. Figures only, no timed assertions.
+use anyhow::{bail, Context as _, Result};
+use reconmap_lab::{Lab, Scenario};
+use reconmap_tests::reconmap_bin;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddrV4;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: usize = 200;
+const RATE: u32 = 20_000;
+
+struct ScanRun {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: i64,
+    records: usize,
+    correct: usize,
+    packets: u64,
+    ring_full: u64,
+}
+
+fn main() -> Result<()> {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect::<Vec<_>>();
+    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
+    let scenario = Scenario::builtin("many")?;
+    let lab = Lab::up(&scenario).context("many lab")?;
+    let all = lab.targets();
+    if all.is_empty() {
+        bail!("the many scenario lists no targets");
+    }
+    let dir = std::env::temp_dir().join(format!("reconmap-bench-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let _cleanup = DirGuard(dir.clone());
+
+    // Baseline RSS at a tiny concurrency, to estimate bytes per in-flight session.
+    let small: Vec<(SocketAddrV4, String)> = sample(&all, 200);
+    let base = scan(&lab, &dir, "base", &small, 10)?;
+
+    println!(
+        "{:>7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>8} {:>10} {:>10} {:>7}",
+        "targets", "wall s", "traces/s", "pkts/s", "cpu s", "peak MiB", "B/sess", "correct", "kernel/s", "ratio", "drops"
+    );
+    for n in sizes {
+        let targets = sample(&all, n);
+        let r = scan(&lab, &dir, &format!("n{n}"), &targets, CONCURRENCY)?;
+        let kernel = kernel_client(&lab, &targets, CONCURRENCY)?;
+        let traces = r.records as f64 / r.wall.as_secs_f64();
+        let bytes_per_session =
+            (r.peak_rss_kib - base.peak_rss_kib).max(0) as f64 * 1024.0 / (CONCURRENCY - 10) as f64;
+        println!(
+            "{:>7} {:>9.2} {:>9.1} {:>9.0} {:>9.2} {:>10.1} {:>9.0} {:>7.1}% {:>10.1} {:>10.2} {:>7}",
+            n,
+            r.wall.as_secs_f64(),
+            traces,
+            r.packets as f64 / r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64(),
+            r.peak_rss_kib as f64 / 1024.0,
+            bytes_per_session,
+            100.0 * r.correct as f64 / n.max(1) as f64,
+            kernel,
+            traces / kernel,
+            r.ring_full
+        );
+    }
+    println!("targets: correct 100%, ratio >= 0.5, <= 4096 B/session, 10k scan < 200 MiB peak RSS");
+    Ok(())
+}
+
+fn sample(all: &[(SocketAddrV4, reconmap_lab::Expected)], n: usize) -> Vec<(SocketAddrV4, String)> {
+    let step = (all.len() / n.max(1)).max(1);
+    all.iter()
+        .step_by(step)
+        .take(n)
+        .map(|(a, e)| (*a, e.verdict.clone()))
+        .collect()
+}
+
+fn scan(lab: &Lab, dir: &std::path::Path, tag: &str, targets: &[(SocketAddrV4, String)], concurrency: usize) -> Result<ScanRun> {
+    let list = dir.join(format!("{tag}.txt"));
+    let out = dir.join(format!("{tag}.jsonl"));
+    let meta = dir.join(format!("{tag}.meta.json"));
+    let mut f = std::fs::File::create(&list)?;
+    for (a, _) in targets {
+        writeln!(f, "{a}")?;
+    }
+    drop(f);
+    let before = children_usage();
+    let t = Instant::now();
+    let status = Command::new("ip")
+        .args(["netns", "exec", lab.prober().name()])
+        .arg(reconmap_bin())
+        .args(["scan", "--quiet", "--allow-lab-ranges", "--retries", "1", "--seed", "1"])
+        .args(["--concurrency", &concurrency.to_string(), "--rate", &RATE.to_string()])
+        .arg("-i")
+        .arg(&list)
+        .arg("-o")
+        .arg(&out)
+        .arg("--metadata")
+        .arg(&meta)
+        .status()?;
+    let wall = t.elapsed();
+    let after = children_usage();
+    if !status.success() {
+        bail!("reconmap scan failed ({status})");
+    }
+    let expected: HashMap<String, &str> = targets.iter().map(|(a, v)| (a.to_string(), v.as_str())).collect();
+    let text = std::fs::read_to_string(&out)?;
+    let mut records = 0;
+    let mut correct = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        records += 1;
+        let target = v["target"].as_str().unwrap_or_default();
+        if expected.get(target).copied() == v["verdict"].as_str() {
+            correct += 1;
+        }
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta)?)?;
+    Ok(ScanRun {
+        wall,
+        cpu: after.0.saturating_sub(before.0),
+        peak_rss_kib: after.1,
+        records,
+        correct,
+        packets: m["stats"]["packets"].as_u64().unwrap_or(0),
+        ring_full: m["datapath_counters"]["ringbuf_full"].as_u64().unwrap_or(0),
+    })
+}
+
+/// The same targets through the kernel's TCP stack: connect, banner, EHLO, STARTTLS, QUIT.
+fn kernel_client(lab: &Lab, targets: &[(SocketAddrV4, String)], concurrency: usize) -> Result<f64> {
+    let targets: Arc<Vec<SocketAddrV4>> = Arc::new(targets.iter().map(|(a, _)| *a).collect());
+    let secs = lab.prober().enter(move || {
+        let next = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (next, targets) = (next.clone(), targets.clone());
+                std::thread::spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(a) = targets.get(i) else { break };
+                    let _ = reconmap_lab::smtp_session(*a, "bench.invalid", true, Duration::from_secs(10));
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        (targets.len(), t.elapsed().as_secs_f64())
+    })?;
+    Ok(secs.0 as f64 / secs.1)
+}
+
+/// CPU time and peak RSS (KiB) of waited-for children so far.
+fn children_usage() -> (Duration, i64) {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0)) + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss)
+}
+
+struct DirGuard(std::path::PathBuf);
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
