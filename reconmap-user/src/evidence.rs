@@ -59,6 +59,9 @@ pub struct HopRecord {
     pub attempts: u8,
     /// The diff of the quote, `None` when nothing answered.
     pub diff: Option<QuoteDiff>,
+    /// Not probed for this target: taken from what other targets of the run saw at this TTL
+    /// (Doubletree-style reuse of the hops near the prober, see `engine::near_hops`).
+    pub shared: bool,
 }
 
 impl HopRecord {

@@ -3,6 +3,7 @@
 //! run with one target; a scan is the same run fed from a target iterator with a rate limit.
 use super::clock::KernelClock;
 use super::config::ProbeConfig;
+use super::near_hops::NearHops;
 use super::session::ProbeSession;
 use crate::datapath::{route_to, CaptureStream, Datapath, DatapathOptions, FlowTable, PortLease, RawCapture, RawSender};
 use crate::packet::{parse_captured, Captured, FlowAddrs};
@@ -10,7 +11,9 @@ use crate::report::Report;
 use rand::Rng as _;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use tokio::sync::watch;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -153,6 +156,7 @@ impl Prober {
             queue: VecDeque::new(),
             bucket: plan.rate.map(|r| TokenBucket::new(r, Instant::now())),
             stats: RunStats::default(),
+            near: Rc::new(RefCell::new(NearHops::default())),
         };
         let concurrency = plan.concurrency.max(1);
         let mut batch: Vec<RawCapture> = Vec::with_capacity(256);
@@ -206,7 +210,14 @@ impl Prober {
                     run.stats.failed_to_start += 1;
                     continue;
                 }
-                let session = ProbeSession::new(cfg.clone(), flow, rng.gen(), rng.gen(), now);
+                let session = ProbeSession::with_near_hops(
+                    cfg.clone(),
+                    flow,
+                    rng.gen(),
+                    rng.gen(),
+                    now,
+                    Some(run.near.clone()),
+                );
                 run.stats.started += 1;
                 run.active.insert(
                     flow,
@@ -300,6 +311,7 @@ impl Prober {
             run.queue.push_back((flow, out));
         }
         if a.session.is_done() {
+            run.near.borrow_mut().learn(&a.session.hop_records());
             let report = a.session.report(self.source);
             run.active.remove(&flow);
             // Pending packets of a finished session (e.g. its final RST) still go out first.
@@ -355,6 +367,8 @@ struct RunState {
     queue: VecDeque<(FlowAddrs, super::session::Outgoing)>,
     bucket: Option<TokenBucket>,
     stats: RunStats,
+    /// The run's stop set of hops near the prober (Doubletree-style reuse).
+    near: Rc<RefCell<NearHops>>,
 }
 
 /// The flow a captured packet belongs to, seen from our side.

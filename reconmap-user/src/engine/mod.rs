@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod near_hops;
 pub mod session;
 pub mod sweep;
 

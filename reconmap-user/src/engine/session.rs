@@ -5,6 +5,7 @@
 //! time, and takes datagrams to send from [`ProbeSession::poll_transmit`]. That keeps it testable
 //! against a simulated network and lets one driver run thousands of sessions.
 use super::config::{distance_from_ttl, ProbeConfig};
+use super::near_hops::NearHops;
 use super::sweep::Sweep;
 use crate::evidence::{ConnectOutcome, RstRecord, TcpObservations};
 use crate::packet::{build_ipv4_tcp, Captured, FlowAddrs, IpParams, TcpSegment};
@@ -12,7 +13,9 @@ use crate::report::Report;
 use crate::smtp::{SmtpAction, SmtpClient};
 use crate::tcp::{TcpClient, TcpConfig, TcpEvent, TcpState};
 use crate::types::IpId;
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -67,12 +70,25 @@ pub struct ProbeSession {
     timeline: Timeline,
     errors: Vec<String>,
     close_deadline: Option<Instant>,
+    near: Option<Rc<RefCell<NearHops>>>,
 }
 
 impl ProbeSession {
     /// Starts a session: the SYN is ready in [`poll_transmit`](Self::poll_transmit).
     /// `isn` and `ip_id_base` should be random.
     pub fn new(cfg: Arc<ProbeConfig>, flow: FlowAddrs, isn: u32, ip_id_base: u16, now: Instant) -> Self {
+        Self::with_near_hops(cfg, flow, isn, ip_id_base, now, None)
+    }
+
+    /// Like [`new`](Self::new), reusing the run's knowledge of the hops near the prober.
+    pub fn with_near_hops(
+        cfg: Arc<ProbeConfig>,
+        flow: FlowAddrs,
+        isn: u32,
+        ip_id_base: u16,
+        now: Instant,
+        near: Option<Rc<RefCell<NearHops>>>,
+    ) -> Self {
         let mut tcp_cfg = TcpConfig::new(flow, crate::tcp::SeqNumber(isn));
         tcp_cfg.initial_rto = cfg.initial_rto;
         tcp_cfg.syn_retries = cfg.syn_retries;
@@ -100,6 +116,7 @@ impl ProbeSession {
             timeline: Timeline::default(),
             errors: Vec::new(),
             close_deadline: None,
+            near,
         };
         s.advance(now);
         s
@@ -142,6 +159,12 @@ impl ProbeSession {
             }
             Captured::IcmpError(icmp) => {
                 let matched = self.sweep.as_mut().is_some_and(|s| s.on_icmp(at, icmp));
+                if let Some(sweep) = self.sweep.as_mut() {
+                    match sweep.take_fallback(at) {
+                        Ok(probes) => self.queue_probes(probes),
+                        Err(e) => self.errors.push(format!("cannot build probes: {e}")),
+                    }
+                }
                 if !matched && self.connect.is_none() && icmp.icmp_type == 3 {
                     // An unreachable answered our SYN.
                     self.connect = Some(ConnectOutcome::Unreachable);
@@ -398,6 +421,9 @@ impl ProbeSession {
         let first_id = self.next_ip_id;
         self.next_ip_id = self.next_ip_id.wrapping_add(512);
         let mut sweep = Sweep::new(self.flow, template, limit, self.cfg.retries, wait, distance, first_id);
+        if let Some(prefix) = self.near.as_ref().and_then(|n| n.borrow().shared_prefix(limit)) {
+            sweep = sweep.with_shared_prefix(prefix);
+        }
         match sweep.start(now) {
             Ok(probes) => self.queue_probes(probes),
             Err(e) => self.errors.push(format!("cannot build sweep probes: {e}")),
@@ -459,6 +485,11 @@ impl ProbeSession {
             }
             Phase::Done => false,
         }
+    }
+
+    /// The sweep's per-hop records so far.
+    pub fn hop_records(&self) -> Vec<crate::evidence::HopRecord> {
+        self.sweep.as_ref().map(Sweep::hop_records).unwrap_or_default()
     }
 
     /// The evidence gathered so far and the verdict, as a report.

@@ -4,6 +4,7 @@
 //!
 //! All probes of a round go out together, so the sweep costs one path RTT, not one timeout per
 //! hop. Hops that stay silent get up to `retries` more rounds.
+use super::near_hops::{HopSignature, SharedPrefix};
 use crate::evidence::{HopRecord, QuoteDiff};
 use crate::packet::{build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IpParams, PacketError, TcpSegment};
 use crate::types::{IpId, TimeToLive};
@@ -33,6 +34,8 @@ struct Answer {
 struct HopState {
     attempts: u8,
     answer: Option<Answer>,
+    /// Taken from the run's stop set, not probed (see `near_hops`).
+    shared: bool,
 }
 
 /// A datagram the sweep wants sent, with the IP ID that identifies it.
@@ -60,6 +63,10 @@ pub struct Sweep {
     round_deadline: Option<Instant>,
     finished: bool,
     unmatched: u32,
+    /// Reuse of the hops near the prober: the junction TTL and what it must show.
+    junction: Option<(u8, HopSignature)>,
+    /// The junction disagreed: the shared TTLs must be probed after all.
+    fallback_pending: bool,
 }
 
 impl Sweep {
@@ -88,7 +95,66 @@ impl Sweep {
             round_deadline: None,
             finished: false,
             unmatched: 0,
+            junction: None,
+            fallback_pending: false,
         }
+    }
+
+    /// Reuses the hops near the prober that every path of this run has shown so far: they are
+    /// not probed unless the junction TTL disagrees with the stop set.
+    pub fn with_shared_prefix(mut self, prefix: SharedPrefix) -> Self {
+        if prefix.junction > self.limit || prefix.junction < 2 {
+            return self;
+        }
+        for rec in prefix.hops {
+            if let Some(hop) = self.hops.get_mut(&rec.ttl.0) {
+                hop.shared = true;
+                hop.answer = match (rec.addr, rec.icmp, rec.diff) {
+                    (Some(from), Some(icmp), Some(diff)) => Some(Answer {
+                        from,
+                        rtt: rec.rtt,
+                        icmp,
+                        diff,
+                    }),
+                    _ => None,
+                };
+            }
+        }
+        self.junction = Some((prefix.junction, prefix.junction_signature));
+        self
+    }
+
+    /// TTLs not covered by the shared prefix.
+    fn unshared(&self) -> Vec<u8> {
+        self.hops.iter().filter(|(_, h)| !h.shared).map(|(&t, _)| t).collect()
+    }
+
+    /// Drops the reuse: the shared TTLs become ordinary silent hops to probe now.
+    fn abandon_shared(&mut self) {
+        if self.junction.take().is_none() {
+            return;
+        }
+        for hop in self.hops.values_mut().filter(|h| h.shared) {
+            hop.shared = false;
+            hop.answer = None;
+        }
+        self.fallback_pending = true;
+        self.finished = false;
+    }
+
+    /// Probes owed because the junction disagreed with the stop set (sent at once).
+    pub fn take_fallback(&mut self, now: Instant) -> Result<Vec<SweepProbe>, PacketError> {
+        if !self.fallback_pending {
+            return Ok(Vec::new());
+        }
+        self.fallback_pending = false;
+        let ttls: Vec<u8> = self
+            .hops
+            .iter()
+            .filter(|(_, h)| h.attempts == 0)
+            .map(|(&t, _)| t)
+            .collect();
+        self.round(now, &ttls)
     }
 
     /// Highest TTL this sweep uses.
@@ -98,7 +164,7 @@ impl Sweep {
 
     /// The first round: one probe per TTL, all at once.
     pub fn start(&mut self, now: Instant) -> Result<Vec<SweepProbe>, PacketError> {
-        let ttls: Vec<u8> = (1..=self.limit).collect();
+        let ttls = self.unshared();
         self.round(now, &ttls)
     }
 
@@ -155,6 +221,15 @@ impl Sweep {
         let ttl = probe.ttl;
         let rtt = probe.sent_at.map(|s| at.saturating_duration_since(s));
         let diff = diff_quote(&probe.datagram, &icmp.quote);
+        if let Some((junction, expected)) = &self.junction {
+            let seen = HopSignature {
+                addr: icmp.from,
+                payload: diff.payload.clone(),
+            };
+            if ttl == *junction && seen != *expected {
+                self.abandon_shared();
+            }
+        }
         if let Some(hop) = self.hops.get_mut(&ttl) {
             // The first answer for a TTL counts; a later one (a retry's) adds nothing.
             if hop.answer.is_none() {
@@ -206,7 +281,7 @@ impl Sweep {
     }
 
     fn check_complete(&mut self) {
-        if !self.finished && self.silent().is_empty() {
+        if !self.finished && !self.fallback_pending && self.silent().is_empty() {
             self.finished = true;
             self.round_deadline = None;
         }
@@ -226,6 +301,13 @@ impl Sweep {
         match self.round_deadline {
             Some(d) if now >= d && !self.finished => {}
             _ => return Ok(Vec::new()),
+        }
+        if let Some((junction, _)) = self.junction {
+            if self.hops.get(&junction).is_some_and(|h| h.answer.is_none()) {
+                // A silent junction cannot vouch for the shared hops.
+                self.abandon_shared();
+                return self.take_fallback(now);
+            }
         }
         let silent = self.silent();
         if silent.is_empty() || self.retries_left == 0 {
@@ -272,6 +354,7 @@ impl Sweep {
                 icmp: h.answer.as_ref().map(|a| a.icmp),
                 attempts: h.attempts,
                 diff: h.answer.as_ref().map(|a| a.diff.clone()),
+                shared: h.shared,
             })
             .collect()
     }
