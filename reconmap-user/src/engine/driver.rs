@@ -86,7 +86,7 @@ pub struct RunStats {
 
 struct Active {
     session: ProbeSession,
-    _lease: PortLease,
+    lease: PortLease,
     scheduled: Option<Instant>,
 }
 
@@ -157,6 +157,7 @@ impl Prober {
             bucket: plan.rate.map(|r| TokenBucket::new(r, Instant::now())),
             stats: RunStats::default(),
             near: Rc::new(RefCell::new(NearHops::default())),
+            retired: VecDeque::new(),
         };
         let concurrency = plan.concurrency.max(1);
         let mut batch: Vec<RawCapture> = Vec::with_capacity(256);
@@ -223,13 +224,14 @@ impl Prober {
                     flow,
                     Active {
                         session,
-                        _lease: lease,
+                        lease,
                         scheduled: None,
                     },
                 );
                 self.service(&mut run, flow, &mut sink)?;
             }
             let next_send = self.pump_sends(&mut run);
+            let next_retire = self.retire(&mut run, now, false);
             run.stats.in_flight = run.active.len() as u64;
             let exhausted = targets.peek().is_none() || level != StopLevel::Run;
             if run.active.is_empty() && run.queue.is_empty() && exhausted {
@@ -237,7 +239,7 @@ impl Prober {
             }
 
             // Sleep until the earliest timer, the next send token, or a packet.
-            let deadline = [run.timers.peek().map(|Reverse((t, _))| *t), next_send]
+            let deadline = [run.timers.peek().map(|Reverse((t, _))| *t), next_send, next_retire]
                 .into_iter()
                 .flatten()
                 .min()
@@ -295,7 +297,23 @@ impl Prober {
             }
         }
         run.stats.in_flight = 0;
+        self.retire(&mut run, Instant::now(), true);
         Ok(run.stats)
+    }
+
+    /// Unregisters flows whose grace period is over (all of them with `all`); returns when the
+    /// next one is due.
+    fn retire(&mut self, run: &mut RunState, now: Instant, all: bool) -> Option<Instant> {
+        while let Some((due, flow, _)) = run.retired.front() {
+            if !all && *due > now {
+                return Some(*due);
+            }
+            if let Err(e) = self.flows.unregister(flow.key()) {
+                log::warn!("cannot unregister flow {flow:?}: {e}");
+            }
+            run.retired.pop_front();
+        }
+        None
     }
 
     /// Moves what a session has queued to the send queue, reschedules its timer, and retires
@@ -313,11 +331,8 @@ impl Prober {
         if a.session.is_done() {
             run.near.borrow_mut().learn(&a.session.hop_records());
             let report = a.session.report(self.source);
-            run.active.remove(&flow);
-            // Pending packets of a finished session (e.g. its final RST) still go out first.
-            self.pump_sends(run);
-            if let Err(e) = self.flows.unregister(flow.key()) {
-                log::warn!("cannot unregister flow {flow:?}: {e}");
+            if let Some(done) = run.active.remove(&flow) {
+                run.retired.push_back((Instant::now() + RETIRE_GRACE, flow, done.lease));
             }
             run.stats.finished += 1;
             run.stats.in_flight = run.active.len() as u64;
@@ -369,7 +384,13 @@ struct RunState {
     stats: RunStats,
     /// The run's stop set of hops near the prober (Doubletree-style reuse).
     near: Rc<RefCell<NearHops>>,
+    /// Finished flows still registered (and their ports still held) for a grace period, so
+    /// late segments of the peer neither provoke kernel RSTs nor meet a new session.
+    retired: VecDeque<(Instant, FlowAddrs, PortLease)>,
 }
+
+/// How long a finished flow stays registered.
+const RETIRE_GRACE: Duration = Duration::from_secs(2);
 
 /// The flow a captured packet belongs to, seen from our side.
 fn flow_of(captured: &Captured) -> Option<FlowAddrs> {
