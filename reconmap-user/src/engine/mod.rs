@@ -11,21 +11,4 @@ pub use config::ProbeConfig;
 pub use driver::{EngineError, Prober, ProberOptions, RunPlan, RunStats, StopLevel};
 pub use session::{Outgoing, ProbeSession, Timeline};
 
-use crate::evidence::{HopRecord, TcpObservations};
-use crate::smtp::SmtpObservations;
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::SystemTime;
-
-/// Everything a session hands to the report.
-#[derive(Clone, Debug)]
-pub struct ReportInput {
-    pub target: SocketAddrV4,
-    pub prober: Ipv4Addr,
-    pub started_at: SystemTime,
-    pub timeline: Timeline,
-    pub hops: Vec<HopRecord>,
-    pub smtp: SmtpObservations,
-    pub tcp: TcpObservations,
-    pub errors: Vec<String>,
-    pub unmatched_icmp: u32,
-}
+pub use crate::report::ReportInput;

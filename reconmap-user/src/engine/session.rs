@@ -504,7 +504,7 @@ impl ProbeSession {
             starttls_unacked: self.starttls_at.is_some() && !self.starttls_acked,
             closed_by_peer: self.closed_by_peer,
         };
-        Report::build(super::ReportInput {
+        Report::build(crate::report::ReportInput {
             target: self.flow.remote,
             prober,
             started_at: self.started_wall,

@@ -1,0 +1,87 @@
+//! The human table: one traceroute-like row per hop, then the server's replies and the verdict.
+use super::Report;
+use crate::verdict::Verdict;
+use std::fmt::Write as _;
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+/// Renders the report; ANSI colours only with `color`.
+pub fn render_table(r: &Report, color: bool) -> String {
+    let p = Paint { on: color };
+    let mut s = String::new();
+    let _ = writeln!(s, "reconmap: STARTTLS path to {} from {}", r.target, r.prober);
+    let _ = writeln!(s, "{:>3}  {:<16} {:>9} {:>6}  {}", "ttl", "hop", "rtt", "quote", "STARTTLS as quoted");
+    for h in &r.hops {
+        let addr = h.addr.map_or("*".to_string(), |a| a.to_string());
+        let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.1} ms"));
+        let qlen = h.quote_len.map_or("-".to_string(), |q| q.to_string());
+        let status = match h.payload {
+            "intact" => p.wrap("32", "intact"),
+            "modified" => p.wrap(
+                "1;31",
+                &format!("MODIFIED \"{}\"", h.quoted_payload.as_deref().unwrap_or_default()),
+            ),
+            "short" => p.wrap("33", "short quote (no payload)"),
+            _ => p.wrap("2", "no reply"),
+        };
+        let mut extra = String::new();
+        if h.shared {
+            extra.push_str(" (shared)");
+        }
+        for c in &h.changes {
+            let _ = write!(extra, " [{} {}->{}]", c.field, c.sent, c.quoted);
+        }
+        let _ = writeln!(s, "{:>3}  {:<16} {:>9} {:>6}  {status}{extra}", h.ttl, addr, rtt, qlen);
+    }
+    let reply = |x: &Option<crate::smtp::Reply>| {
+        x.as_ref().map_or("-".to_string(), |r| format!("{} {}", r.code, r.text()))
+    };
+    let _ = writeln!(s, "server   banner:   {}", reply(&r.smtp.banner));
+    let ehlo = if r.smtp.helo_fallback {
+        format!("HELO fallback: {}", reply(&r.smtp.helo))
+    } else {
+        let adv = if r.smtp.starttls_advertised { "STARTTLS advertised" } else { "STARTTLS not advertised" };
+        let masked = if r.smtp.masked_keywords.is_empty() {
+            String::new()
+        } else {
+            format!(", masked: {}", r.smtp.masked_keywords.join(" "))
+        };
+        format!("{adv}{masked}")
+    };
+    let _ = writeln!(s, "         EHLO:     {ehlo}");
+    let _ = writeln!(s, "         STARTTLS: {}", reply(&r.smtp.starttls_reply));
+    let verdict = match r.verdict {
+        Verdict::Clean => p.wrap("1;32", r.verdict.name()),
+        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => p.wrap("1;33", r.verdict.name()),
+        _ => p.wrap("1;31", r.verdict.name()),
+    };
+    let _ = writeln!(s, "verdict: {verdict}");
+    if let Some(seg) = r.segment {
+        let after = match seg.after.addr {
+            Some(a) if seg.after.ttl.0 == 0 => format!("the prober ({a})"),
+            Some(a) => format!("hop {} ({a})", seg.after.ttl),
+            None => format!("hop {}", seg.after.ttl),
+        };
+        let at = seg.at.map_or("the server".to_string(), |h| {
+            format!("hop {} ({})", h.ttl, h.addr.map_or("?".to_string(), |a| a.to_string()))
+        });
+        let _ = writeln!(s, "segment: after {after}, at {at}");
+    }
+    let _ = writeln!(s, "reason:  {}", r.reason);
+    for e in &r.errors {
+        let _ = writeln!(s, "note:    {e}");
+    }
+    s
+}
