@@ -44,7 +44,7 @@ impl CaptureStream {
         // SAFETY: the RingBuf owns its map fd (an OwnedFd inside MapData) for as long as it
         // lives, and the AsyncFd owns the RingBuf: the fd stays open and the same throughout.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-            .map_err(|e| DatapathError::Ring(format!("cannot poll the ring buffer: {}", e.cause)))?;
+            .map_err(|e| DatapathError::Ring(format!("cannot poll the ring buffer: {e}")))?;
         Ok(Self {
             ring,
             logger,
