@@ -38,8 +38,8 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     let l4 = ETH_HLEN + ip.ihl;
     match ip.protocol {
         IPPROTO_TCP => {
-            let sport: [u8; 2] = read(start, end, l4)?;
-            let dport: [u8; 2] = read(start, end, l4 + 2)?;
+            let ports: [u8; 4] = read(start, end, l4)?;
+            let (sport, dport) = ([ports[0], ports[1]], [ports[2], ports[3]]);
             // Inbound: the destination is our end of the flow.
             let key = FlowKey {
                 local_addr: ip.dst,
@@ -50,7 +50,10 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             registered(&key).then_some(capture_kind::TCP_SEGMENT)
         }
         IPPROTO_ICMP => {
-            let icmp_type: u8 = read(start, end, l4)?;
+            // Whole ICMP header at once: a lone byte read becomes `p >= end`, which the verifier
+            // does not accept as proof that the byte exists.
+            let icmp: [u8; ICMP_HLEN] = read(start, end, l4)?;
+            let icmp_type = icmp[0];
             if icmp_type != ICMP_TIME_EXCEEDED && icmp_type != ICMP_UNREACHABLE {
                 return None;
             }
@@ -67,8 +70,8 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             }
             let t = inner_off + inner.ihl;
             // RFC 792 guarantees 8 bytes of the quoted transport header: ports are there.
-            let sport: [u8; 2] = read(start, end, t)?;
-            let dport: [u8; 2] = read(start, end, t + 2)?;
+            let ports: [u8; 4] = read(start, end, t)?;
+            let (sport, dport) = ([ports[0], ports[1]], [ports[2], ports[3]]);
             // The quote is of a packet we sent: its source is our end.
             let key = FlowKey {
                 local_addr: inner.src,
@@ -97,7 +100,16 @@ fn submit(ctx: &XdpContext, kind: u32) {
         bump(counter::RINGBUF_FULL);
         return;
     };
-    let len = if l3 > CAPTURE_LEN { CAPTURE_LEN } else { l3 };
+    let len = (l3 as u32).min(CAPTURE_LEN as u32);
+    // The verifier wants the helper's length register itself proven to lie in [1, CAPTURE_LEN].
+    // A volatile read makes the value opaque to LLVM, so the check below stays on that very
+    // register instead of being folded into arithmetic on `l3`.
+    // SAFETY: reading a local through a valid reference.
+    let len = unsafe { core::ptr::read_volatile(&len) };
+    if len == 0 || len > CAPTURE_LEN as u32 {
+        entry.discard(0);
+        return;
+    }
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` points at a reserved, writable CaptureEvent; `len` is within [0, CAPTURE_LEN],
     // the size of `data`, and bpf_xdp_load_bytes checks the packet bounds itself.
@@ -106,14 +118,10 @@ fn submit(ctx: &XdpContext, kind: u32) {
             ts_ns: bpf_ktime_get_ns(),
             ifindex: ctx.ingress_ifindex() as u32,
             orig_len: l3 as u32,
-            cap_len: len as u32,
+            cap_len: len,
             kind,
         };
-        if len == 0 {
-            -1
-        } else {
-            bpf_xdp_load_bytes(ctx.ctx, ETH_HLEN as u32, (*ev).data.as_mut_ptr().cast(), len as u32)
-        }
+        bpf_xdp_load_bytes(ctx.ctx, ETH_HLEN as u32, (*ev).data.as_mut_ptr().cast(), len)
     };
     if copied != 0 {
         bump(counter::MALFORMED);

@@ -38,16 +38,14 @@ fn is_guarded_rst(ctx: &TcContext) -> bool {
     if ip.protocol != IPPROTO_TCP || ip.later_fragment {
         return false;
     }
-    let tcp = ETH_HLEN + ip.ihl;
-    let Some(flags) = read::<u8>(start, end, tcp + 13) else {
+    // Ports and flags with one bounds check (bytes 0-13 of the TCP header).
+    let Some(t) = read::<[u8; 14]>(start, end, ETH_HLEN + ip.ihl) else {
         return false;
     };
-    if flags & TCP_RST == 0 {
+    if t[13] & TCP_RST == 0 {
         return false;
     }
-    let (Some(sport), Some(dport)) = (read::<[u8; 2]>(start, end, tcp), read::<[u8; 2]>(start, end, tcp + 2)) else {
-        return false;
-    };
+    let (sport, dport) = ([t[0], t[1]], [t[2], t[3]]);
     // Outbound: source is our end of the flow.
     let key = FlowKey {
         local_addr: ip.src,

@@ -62,9 +62,11 @@ pub enum DatapathError {
 impl DatapathError {
     /// Classifies an error text from aya: EPERM/EACCES become [`DatapathError::Permission`].
     fn from_aya(context: &str, err: impl std::fmt::Display, otherwise: impl FnOnce(String) -> Self) -> Self {
-        let text = err.to_string();
+        // EPERM means missing privileges. (EACCES, "permission denied", is what the verifier
+        // answers for a program it rejects: that is a load error with the verifier's log.)
+        let text = format!("{err:#}");
         let lower = text.to_lowercase();
-        if lower.contains("operation not permitted") || lower.contains("permission denied") {
+        if lower.contains("operation not permitted") {
             DatapathError::Permission(context.to_string())
         } else {
             otherwise(format!("{context}: {text}"))
