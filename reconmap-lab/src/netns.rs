@@ -70,6 +70,50 @@ impl Netns {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Gives up ownership without deleting the namespace (for a lab that outlives this
+    /// process, e.g. `lab up`); returns its name for a later [`delete`].
+    pub fn forget(self) -> String {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.name.clone()
+    }
+
+    /// Runs `argv` inside the namespace with `input` on its stdin (e.g. `nft -f -`,
+    /// `ip -batch -`); returns stdout, or an error with stderr.
+    pub fn run_with_input(&self, argv: &[&str], input: &str) -> Result<String, NetnsError> {
+        let (program, args) = argv.split_first().ok_or_else(|| NetnsError::Failed {
+            command: String::new(),
+            status: "empty command".into(),
+            stderr: String::new(),
+        })?;
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        let command = format!("{cmd:?}").replace('"', "");
+        let spawn_err = |source| NetnsError::Spawn {
+            command: command.clone(),
+            source,
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(input.as_bytes()).map_err(spawn_err)?;
+        }
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(NetnsError::Failed {
+                command,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+
     /// Sets a sysctl inside the namespace (`net.*` keys are per namespace).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
         self.run(&["sysctl", "-q", "-w", &format!("{key}={value}")])
@@ -147,6 +191,16 @@ pub fn leftovers() -> Vec<String> {
         .filter(|name| name.starts_with(PREFIX))
         .map(str::to_owned)
         .collect()
+}
+
+/// The PID embedded in a name made by [`Netns::create`] (`rmlab-<pid>-...`).
+pub fn owner_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
+}
+
+/// Whether a process with this PID exists.
+pub fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Deletes a namespace by name (for `lab down` after a crashed run).

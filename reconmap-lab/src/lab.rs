@@ -1,0 +1,487 @@
+//! A running lab: prober — r1 … rn — server, each its own namespace, joined by veth pairs.
+//!
+//! Addressing: link `i` joins node `i` and node `i+1` (node 0 = prober, node n+1 = server) and
+//! is `198.51.100.4i/30`: `.4i+1` on node i's `east` interface, `.4i+2` on node i+1's `west`.
+//! The server answers on `192.0.2.25` (on its lo) and, with AnyIP, on a whole prefix. A router
+//! sends its ICMP errors from its `west` address, so hop k's address is `198.51.100.(4k-2)`.
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::netns::{self, Netns};
+use crate::nft;
+use crate::postfix::{self, Postfix, ServerText, HOSTNAME};
+use crate::scenario::{Expected, Prefix, RouterKind, Scenario};
+use crate::LabError;
+
+/// The server's main address.
+pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 25);
+/// Interface toward the server on every node but the server.
+pub const EAST_IF: &str = "east";
+/// Interface toward the prober on every node but the prober.
+pub const WEST_IF: &str = "west";
+/// Routing table of the short-quote policy route.
+const SHORT_QUOTE_TABLE: &str = "100";
+/// Prefixes the prober can reach (all via r1); nothing else is routed.
+const LAB_PREFIXES: &[&str] = &["198.51.100.0/24", "192.0.2.0/24", "198.18.0.0/15"];
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+/// Address of `side` (0 = west end on node i, 1 = east end on node i+1) of link `i`.
+fn link_addr(link: usize, east_end: bool) -> Option<Ipv4Addr> {
+    let host = u8::try_from(4 * link + if east_end { 2 } else { 1 }).ok()?;
+    Some(Ipv4Addr::new(198, 51, 100, host))
+}
+
+fn link_net(link: usize) -> Option<String> {
+    let base = u8::try_from(4 * link).ok()?;
+    Some(format!("198.51.100.{base}/30"))
+}
+
+fn bad_hops() -> LabError {
+    LabError::Scenario("too many hops for the link plan".into())
+}
+
+/// A lab brought up from a scenario; dropping it tears down everything it made.
+#[derive(Debug)]
+pub struct Lab {
+    scenario: Scenario,
+    postfix: Option<Postfix>,
+    /// prober, r1..rn, server.
+    nodes: Vec<Netns>,
+    temp_dir: Option<PathBuf>,
+}
+
+/// What `lab up` leaves on disk for `lab status`, `lab exec` and `lab down`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabState {
+    /// The scenario the lab runs.
+    pub scenario: Scenario,
+    /// The prober's namespace (for `ip netns exec`).
+    pub prober: String,
+    /// The prober's address.
+    pub prober_addr: Ipv4Addr,
+    /// The prober's interface.
+    pub prober_iface: String,
+    /// The representative target.
+    pub target: SocketAddrV4,
+    /// Every namespace of the lab, prober first.
+    pub namespaces: Vec<String>,
+    /// Postfix config directory.
+    pub postfix_dir: Option<PathBuf>,
+    /// Temp directory to remove.
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// What `Lab::down` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownReport {
+    /// Persisted labs torn down (scenario names).
+    pub labs: Vec<String>,
+    /// Namespaces deleted.
+    pub namespaces: Vec<String>,
+    /// Postfix instances stopped (config dirs).
+    pub postfix_stopped: Vec<PathBuf>,
+    /// Temp directories removed.
+    pub dirs_removed: Vec<PathBuf>,
+    /// Steps that failed (the rest went on).
+    pub errors: Vec<String>,
+}
+
+impl Lab {
+    /// Builds the scenario's namespaces, links, routes, rules and starts its Postfix.
+    /// On error, everything made so far is torn down.
+    pub fn up(scenario: &Scenario) -> Result<Lab, LabError> {
+        let n = scenario.hops.len();
+        link_addr(n, true).ok_or_else(bad_hops)?;
+        let mut lab = Lab {
+            scenario: scenario.clone(),
+            postfix: None,
+            nodes: Vec::with_capacity(n + 2),
+            temp_dir: None,
+        };
+        lab.nodes.push(Netns::create("prober")?);
+        for k in 1..=n {
+            lab.nodes.push(Netns::create(&format!("r{k}"))?);
+        }
+        lab.nodes.push(Netns::create("server")?);
+        for (i, pair) in lab.nodes.windows(2).enumerate() {
+            let [west, east] = pair else { continue };
+            netns::veth(west, EAST_IF, east, WEST_IF)?;
+            let _ = i;
+        }
+        for (i, node) in lab.nodes.iter().enumerate() {
+            node.run_with_input(&["ip", "-batch", "-"], &lab.ip_commands(i)?)?;
+        }
+        for (k, hop) in scenario.hops.iter().enumerate() {
+            let node = lab.nodes.get(k + 1).ok_or_else(bad_hops)?;
+            lab.configure_router(node, k + 1, hop)?;
+        }
+        if scenario.link.is_shaped() {
+            lab.shape_links()?;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "{}{}-{}",
+            netns::PREFIX,
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
+            what: format!("create {}", dir.display()),
+            source,
+        })?;
+        lab.temp_dir = Some(dir.clone());
+        let server = lab.nodes.last().ok_or_else(bad_hops)?;
+        lab.postfix = Some(Postfix::start(
+            server,
+            &dir.join("postfix"),
+            scenario.server.tls,
+        )?);
+        Ok(lab)
+    }
+
+    /// `ip -batch` lines (addresses and routes) for node `i`.
+    fn ip_commands(&self, i: usize) -> Result<String, LabError> {
+        let n = self.scenario.hops.len();
+        let mut lines = Vec::new();
+        if i > 0 {
+            let addr = link_addr(i - 1, true).ok_or_else(bad_hops)?;
+            lines.push(format!("address add {addr}/30 dev {WEST_IF}"));
+        }
+        if i <= n {
+            let addr = link_addr(i, false).ok_or_else(bad_hops)?;
+            lines.push(format!("address add {addr}/30 dev {EAST_IF}"));
+        }
+        let east_gw = link_addr(i, true).ok_or_else(bad_hops)?;
+        if i == 0 {
+            for p in LAB_PREFIXES {
+                lines.push(format!("route add {p} via {east_gw}"));
+            }
+        } else {
+            let west_gw = link_addr(i - 1, false).ok_or_else(bad_hops)?;
+            lines.push(format!("route add 198.51.100.0/24 via {west_gw}"));
+            if i <= n {
+                for j in i + 1..=n {
+                    let net = link_net(j).ok_or_else(bad_hops)?;
+                    lines.push(format!("route add {net} via {east_gw}"));
+                }
+                lines.push(format!("route add 192.0.2.0/24 via {east_gw}"));
+                lines.push(format!("route add 198.18.0.0/15 via {east_gw}"));
+            } else {
+                lines.push(format!("address add {SERVER_ADDR}/32 dev lo"));
+                if let Some(p) = self.scenario.anyip()? {
+                    lines.push(format!("route add local {p} dev lo"));
+                }
+            }
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// Sysctls, nft rules and the short-quote policy route of router `k`.
+    fn configure_router(
+        &self,
+        node: &Netns,
+        k: usize,
+        hop: &crate::scenario::HopSpec,
+    ) -> Result<(), LabError> {
+        let mut sysctl = vec!["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"];
+        if !hop.icmp_ratelimit {
+            sysctl.extend([
+                "net.ipv4.icmp_ratelimit=0",
+                "net.ipv4.icmp_msgs_per_sec=1000000",
+                "net.ipv4.icmp_msgs_burst=1000000",
+            ]);
+        }
+        node.run(&sysctl)?;
+        let text = ServerText::new(HOSTNAME, self.scenario.server.tls);
+        let rules = nft::router_ruleset(hop.router, EAST_IF, hop.middlebox.as_ref(), &text)?;
+        if !rules.is_empty() {
+            node.run_with_input(&["nft", "-f", "-"], &rules)?;
+        }
+        if hop.router == RouterKind::ShortQuote {
+            let west_gw = link_addr(k - 1, false).ok_or_else(bad_hops)?;
+            let batch = format!(
+                "rule add iif lo ipproto icmp lookup {SHORT_QUOTE_TABLE} pref 100\n\
+                 route add 198.51.100.0/24 via {west_gw} dev {WEST_IF} mtu lock 68 table {SHORT_QUOTE_TABLE}\n"
+            );
+            node.run_with_input(&["ip", "-batch", "-"], &batch)?;
+        }
+        Ok(())
+    }
+
+    /// netem on both ends of every link.
+    fn shape_links(&self) -> Result<(), LabError> {
+        let link = &self.scenario.link;
+        let delay = format!("{}ms", link.delay_ms);
+        let loss = format!("{}%", link.loss_percent);
+        for (i, node) in self.nodes.iter().enumerate() {
+            for (dev, present) in [(WEST_IF, i > 0), (EAST_IF, i + 1 < self.nodes.len())] {
+                if present {
+                    node.run(&[
+                        "tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", &delay,
+                        "loss", &loss,
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The namespace reconmap runs in; it has routes to the lab prefixes only.
+    pub fn prober(&self) -> &Netns {
+        // `up` always creates the prober first.
+        &self.nodes[0]
+    }
+
+    /// The prober's address.
+    pub fn prober_addr(&self) -> Ipv4Addr {
+        link_addr(0, false).unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// The prober's interface toward r1.
+    pub fn prober_iface(&self) -> &str {
+        EAST_IF
+    }
+
+    /// The representative target: `192.0.2.25:25`, or with AnyIP the prefix's first host.
+    pub fn target(&self) -> SocketAddrV4 {
+        let ip = match self.scenario.anyip() {
+            Ok(Some(p)) => Ipv4Addr::from(u32::from(p.addr).saturating_add(1)),
+            _ => SERVER_ADDR,
+        };
+        SocketAddrV4::new(ip, 25)
+    }
+
+    /// Every target with its truth: the AnyIP prefix's hosts (without its first and last
+    /// address), or the single server.
+    pub fn targets(&self) -> Vec<(SocketAddrV4, Expected)> {
+        let Ok(Some(p)) = self.scenario.anyip() else {
+            return vec![(self.target(), self.scenario.expect.clone())];
+        };
+        let count = p.addresses().count();
+        p.addresses()
+            .skip(1)
+            .take(count.saturating_sub(2))
+            .filter_map(|ip| Some((SocketAddrV4::new(ip, 25), self.expected_for(ip)?)))
+            .collect()
+    }
+
+    /// The truth for a server address of this lab (`None` for any other address).
+    pub fn expected_for(&self, target: Ipv4Addr) -> Option<Expected> {
+        truth(&self.scenario, target)
+    }
+
+    /// The address ICMP errors from hop `ttl` come from (`n+1` = the server's main address).
+    pub fn hop_addr(&self, ttl: u8) -> Option<Ipv4Addr> {
+        let n = self.scenario.hops.len();
+        match usize::from(ttl) {
+            0 => None,
+            k if k <= n => link_addr(k - 1, true),
+            k if k == n + 1 => Some(SERVER_ADDR),
+            _ => None,
+        }
+    }
+
+    /// The scenario this lab runs.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The state `persist` writes.
+    pub fn state(&self) -> LabState {
+        LabState {
+            scenario: self.scenario.clone(),
+            prober: self.prober().name().to_owned(),
+            prober_addr: self.prober_addr(),
+            prober_iface: EAST_IF.to_owned(),
+            target: self.target(),
+            namespaces: self.nodes.iter().map(|n| n.name().to_owned()).collect(),
+            postfix_dir: self.postfix.as_ref().map(|p| p.dir().to_owned()),
+            temp_dir: self.temp_dir.clone(),
+        }
+    }
+
+    /// Writes the lab's state to `state_dir/<prober namespace>.toml` and leaves the lab
+    /// running after this process exits (for `lab up`); [`Lab::down`] removes it.
+    pub fn persist(mut self, state_dir: &Path) -> Result<(), LabError> {
+        let state = self.state();
+        std::fs::create_dir_all(state_dir).map_err(|source| LabError::Io {
+            what: format!("create {}", state_dir.display()),
+            source,
+        })?;
+        let path = state_dir.join(format!("{}.toml", state.prober));
+        std::fs::write(&path, toml::to_string(&state)?).map_err(|source| LabError::Io {
+            what: format!("write {}", path.display()),
+            source,
+        })?;
+        if let Some(p) = self.postfix.take() {
+            p.forget();
+        }
+        for ns in std::mem::take(&mut self.nodes) {
+            ns.forget();
+        }
+        self.temp_dir = None;
+        Ok(())
+    }
+
+    /// The persisted labs in `state_dir`.
+    pub fn status(state_dir: &Path) -> Result<Vec<LabState>, LabError> {
+        Ok(read_states(state_dir)?.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// Tears down the persisted labs of `state_dir` and the leftovers of crashed runs
+    /// (namespaces and temp dirs `rmlab-<pid>-…` whose process is gone, with their Postfix).
+    /// Labs of live processes (e.g. tests running in parallel) are left alone.
+    pub fn down(state_dir: &Path) -> Result<DownReport, LabError> {
+        let mut report = DownReport::default();
+        for (path, state) in read_states(state_dir)? {
+            if let Some(dir) = &state.postfix_dir {
+                if postfix::stop(dir) {
+                    report.postfix_stopped.push(dir.clone());
+                }
+            }
+            for name in &state.namespaces {
+                match netns::delete(name) {
+                    Ok(()) => report.namespaces.push(name.clone()),
+                    Err(e) => report.errors.push(e.to_string()),
+                }
+            }
+            if let Some(dir) = &state.temp_dir {
+                remove_dir(dir, &mut report);
+            }
+            if let Err(e) = std::fs::remove_file(&path) {
+                report.errors.push(format!("remove {}: {e}", path.display()));
+            }
+            report.labs.push(state.scenario.name.clone());
+        }
+        let dead = |name: &str| netns::owner_pid(name).is_some_and(|pid| !netns::pid_alive(pid));
+        for dir in stray_dirs() {
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if dead(name) {
+                let pf = dir.join("postfix");
+                if postfix::stop(&pf) {
+                    report.postfix_stopped.push(pf);
+                }
+                remove_dir(&dir, &mut report);
+            }
+        }
+        for name in netns::leftovers() {
+            if dead(&name) {
+                match netns::delete(&name) {
+                    Ok(()) => report.namespaces.push(name),
+                    Err(e) => report.errors.push(e.to_string()),
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        drop(self.postfix.take());
+        while let Some(ns) = self.nodes.pop() {
+            drop(ns);
+        }
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The truth for `target` in `scenario`.
+pub fn truth(scenario: &Scenario, target: Ipv4Addr) -> Option<Expected> {
+    let anyip = scenario.anyip().ok().flatten();
+    let served = target == SERVER_ADDR || anyip.is_some_and(|p| p.contains(target));
+    if !served {
+        return None;
+    }
+    let restrictions: Vec<Prefix> = scenario
+        .hops
+        .iter()
+        .filter_map(|h| h.middlebox.as_ref()?.daddr.as_deref())
+        .filter_map(|d| Prefix::parse(d).ok())
+        .collect();
+    if restrictions.is_empty() || restrictions.iter().any(|p| p.contains(target)) {
+        Some(scenario.expect.clone())
+    } else {
+        Some(
+            scenario
+                .expect_outside
+                .clone()
+                .unwrap_or_else(|| scenario.expect.clone()),
+        )
+    }
+}
+
+fn remove_dir(dir: &Path, report: &mut DownReport) {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => report.dirs_removed.push(dir.to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => report.errors.push(format!("remove {}: {e}", dir.display())),
+    }
+}
+
+/// Temp directories this crate made (`$TMPDIR/rmlab-*`).
+pub fn stray_dirs() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(netns::PREFIX))
+        .map(|e| e.path())
+        .collect()
+}
+
+fn read_states(state_dir: &Path) -> Result<Vec<(PathBuf, LabState)>, LabError> {
+    let entries = match std::fs::read_dir(state_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(LabError::Io {
+                what: format!("read {}", state_dir.display()),
+                source,
+            })
+        }
+    };
+    let mut states = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).map_err(|source| LabError::Io {
+                what: format!("read {}", path.display()),
+                source,
+            })?;
+            states.push((path, toml::from_str(&text)?));
+        }
+    }
+    Ok(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_truth_splits_the_range() {
+        let s = Scenario::builtin("many").expect("many");
+        let inside = truth(&s, Ipv4Addr::new(198, 18, 1, 1)).expect("served");
+        let outside = truth(&s, Ipv4Addr::new(198, 18, 200, 1)).expect("served");
+        assert_eq!(inside.verdict, "stripped");
+        assert_eq!(outside.verdict, "clean");
+        assert_eq!(truth(&s, Ipv4Addr::new(203, 0, 113, 1)), None);
+    }
+
+    #[test]
+    fn link_plan_stays_in_the_documentation_range() {
+        assert_eq!(link_addr(0, false), Some(Ipv4Addr::new(198, 51, 100, 1)));
+        assert_eq!(link_addr(2, true), Some(Ipv4Addr::new(198, 51, 100, 10)));
+        assert!(link_addr(crate::scenario::MAX_HOPS, true).is_some());
+        assert_eq!(link_addr(64, true), None);
+    }
+}

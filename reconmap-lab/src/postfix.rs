@@ -1,0 +1,171 @@
+//! A real Postfix per server namespace, with its own config directory under the lab's temp dir.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::netns::{run_command, Netns};
+use crate::LabError;
+
+/// Host name of every lab server (also in its banner).
+pub const HOSTNAME: &str = "mx.lab.example";
+
+/// The exact bytes the lab's Postfix sends, which the nft middlebox rules key on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerText {
+    /// The 220 banner line with its CRLF.
+    pub banner_line: String,
+    /// The whole EHLO reply.
+    pub ehlo_reply: String,
+    /// Payload offset of `STARTTLS` in the EHLO reply (None without TLS).
+    pub ehlo_starttls_offset: Option<usize>,
+}
+
+impl ServerText {
+    /// What Postfix 3.7 sends with this module's main.cf.
+    pub fn new(hostname: &str, tls: bool) -> Self {
+        let banner_line = format!("220 {hostname} ESMTP ReconMap lab\r\n");
+        let mut ehlo_reply = format!("250-{hostname}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n");
+        if tls {
+            ehlo_reply.push_str("250-STARTTLS\r\n");
+        }
+        ehlo_reply.push_str(
+            "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
+        );
+        let ehlo_starttls_offset = ehlo_reply.find("STARTTLS");
+        Self {
+            banner_line,
+            ehlo_reply,
+            ehlo_starttls_offset,
+        }
+    }
+}
+
+/// A running Postfix instance; stopped on drop.
+#[derive(Debug)]
+pub struct Postfix {
+    dir: PathBuf,
+}
+
+impl Postfix {
+    /// Writes a config into `dir` (created) and starts Postfix inside `ns`.
+    pub fn start(ns: &Netns, dir: &Path, tls: bool) -> Result<Self, LabError> {
+        let io = |what: String| move |source| LabError::Io { what, source };
+        for sub in ["queue", "data"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(io(format!("create {}", p.display())))?;
+        }
+        let d = dir.display();
+        let mut main = format!(
+            "compatibility_level = 3.6\nqueue_directory = {d}/queue\ndata_directory = {d}/data\n\
+             myhostname = {HOSTNAME}\nmydestination =\ninet_interfaces = all\ninet_protocols = ipv4\n\
+             alias_maps =\nalias_database =\nmaillog_file_prefixes = {d}\nmaillog_file = {d}/maillog\n\
+             smtpd_banner = $myhostname ESMTP ReconMap lab\nmessage_size_limit = 10240000\n\
+             default_process_limit = 200\nsmtpd_client_connection_count_limit = 0\n\
+             smtpd_client_connection_rate_limit = 0\nsmtpd_peername_lookup = no\n\
+             biff = no\nsmtpd_tls_security_level = none\n"
+        );
+        if tls {
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            run_command(Command::new("openssl").args([
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-days", "30", "-subj", "/CN=mx.lab.example", "-keyout",
+            ]).arg(&key).arg("-out").arg(&cert))?;
+            let _ = write!(
+                main,
+                "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n",
+                cert.display(),
+                key.display()
+            );
+        }
+        let main_cf = dir.join("main.cf");
+        std::fs::write(&main_cf, main).map_err(io(format!("write {}", main_cf.display())))?;
+        let master_cf = dir.join("master.cf");
+        std::fs::copy("/etc/postfix/master.cf", &master_cf)
+            .map_err(io(format!("copy /etc/postfix/master.cf to {}", master_cf.display())))?;
+        let cfg = dir.as_os_str();
+        run_command(Command::new("postconf").arg("-c").arg(cfg).args(["-F", "*/*/chroot = n"]))?;
+        run_command(Command::new("chown").arg("postfix").arg(dir.join("data")))?;
+        run_command(Command::new("postfix").arg("-c").arg(cfg).arg("set-permissions"))
+            .map_err(|e| log_error(dir, e))?;
+        let postfix = Self {
+            dir: dir.to_owned(),
+        };
+        run_command(ns.command("postfix").arg("-c").arg(cfg).arg("start"))
+            .map_err(|e| log_error(dir, e))?;
+        Ok(postfix)
+    }
+
+    /// The config directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Consumes the handle without stopping Postfix (for a persisted lab).
+    pub fn forget(self) -> PathBuf {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.dir.clone()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        stop(&self.dir);
+    }
+}
+
+/// Adds the tail of Postfix's own log to an error (its commands often fail without a message).
+fn log_error(dir: &Path, e: crate::netns::NetnsError) -> LabError {
+    let log = std::fs::read_to_string(dir.join("maillog")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    LabError::Postfix(format!("{e}; maillog: {}", tail.join(" | ")))
+}
+
+/// PID of the master process of the instance in `dir`, if it runs.
+pub fn master_pid(dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(dir.join("queue/pid/master.pid")).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim() == "master")
+        .unwrap_or(false);
+    alive.then_some(pid)
+}
+
+/// Stops the instance in `dir` (`postfix -c DIR stop`, then SIGKILL to its master by PID) and
+/// waits until the master is gone. Returns whether a master was running.
+pub fn stop(dir: &Path) -> bool {
+    let Some(pid) = master_pid(dir) else {
+        return false;
+    };
+    let _ = Command::new("postfix")
+        .arg("-c")
+        .arg(dir)
+        .arg("abort")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while master_pid(dir).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if master_pid(dir).is_some() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banner_length_differs_from_the_tls_ready_reply() {
+        let t = ServerText::new(HOSTNAME, true);
+        assert_ne!(t.banner_line.len(), "220 2.0.0 Ready to start TLS\r\n".len());
+        assert!(t.ehlo_starttls_offset.is_some());
+        assert_eq!(ServerText::new(HOSTNAME, false).ehlo_starttls_offset, None);
+    }
+}
