@@ -52,6 +52,8 @@ pub struct Lab {
     /// prober, r1..rn, server.
     nodes: Vec<Netns>,
     temp_dir: Option<PathBuf>,
+    /// `reconmap-delay` processes shaping the links (this kernel has no `sch_netem`).
+    delayers: Vec<std::process::Child>,
 }
 
 /// What `lab up` leaves on disk for `lab status`, `lab exec` and `lab down`.
@@ -101,6 +103,7 @@ impl Lab {
             postfix: None,
             nodes: Vec::with_capacity(n + 2),
             temp_dir: None,
+            delayers: Vec::new(),
         };
         lab.nodes.push(Netns::create("prober")?);
         for k in 1..=n {
@@ -213,21 +216,33 @@ impl Lab {
         Ok(())
     }
 
-    /// netem on both ends of every link.
-    fn shape_links(&self) -> Result<(), LabError> {
-        let link = &self.scenario.link;
-        let delay = format!("{}ms", link.delay_ms);
-        let loss = format!("{}%", link.loss_percent);
-        for (i, node) in self.nodes.iter().enumerate() {
-            for (dev, present) in [(WEST_IF, i > 0), (EAST_IF, i + 1 < self.nodes.len())] {
-                if present {
-                    node.run(&[
-                        "tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", &delay,
-                        "loss", &loss,
-                    ])?;
-                }
-            }
+    /// Delay and loss on every link. `sch_netem` is not available on every kernel (this
+    /// project's CI kernel lacks it), so each node queues everything it sends (mangle
+    /// POSTROUTING, NFQUEUE with bypass) to a `reconmap-delay` process that holds packets for
+    /// the link delay: one delay per link and direction, as netem on both link ends would give.
+    fn shape_links(&mut self) -> Result<(), LabError> {
+        let link = self.scenario.link.clone();
+        let bin = delay_binary()?;
+        for i in 0..self.nodes.len() {
+            let node = self.nodes.get(i).ok_or_else(bad_hops)?;
+            node.run(&[
+                "iptables", "-t", "mangle", "-A", "POSTROUTING", "-j", "NFQUEUE", "--queue-num", "0",
+                "--queue-bypass",
+            ])?;
+            let child = node
+                .command(&bin.to_string_lossy())
+                .args(["--queue", "0", "--delay-ms", &link.delay_ms.to_string()])
+                .args(["--loss-percent", &link.loss_percent.to_string(), "--seed", &(i + 1).to_string()])
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .map_err(|source| LabError::Io {
+                    what: format!("start {}", bin.display()),
+                    source,
+                })?;
+            self.delayers.push(child);
         }
+        // Let every delayer bind its queue before traffic starts.
+        std::thread::sleep(std::time::Duration::from_millis(200));
         Ok(())
     }
 
@@ -324,6 +339,8 @@ impl Lab {
         for ns in std::mem::take(&mut self.nodes) {
             ns.forget();
         }
+        // The delayers keep running with the lab; `down` finds them in its namespaces.
+        self.delayers.clear();
         self.temp_dir = None;
         Ok(())
     }
@@ -345,6 +362,7 @@ impl Lab {
                 }
             }
             for name in &state.namespaces {
+                kill_delayers(name);
                 match netns::delete(name) {
                     Ok(()) => report.namespaces.push(name.clone()),
                     Err(e) => report.errors.push(e.to_string()),
@@ -371,6 +389,7 @@ impl Lab {
         }
         for name in netns::leftovers() {
             if dead(&name) {
+                kill_delayers(&name);
                 match netns::delete(&name) {
                     Ok(()) => report.namespaces.push(name),
                     Err(e) => report.errors.push(e.to_string()),
@@ -383,6 +402,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for mut child in self.delayers.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         drop(self.postfix.take());
         while let Some(ns) = self.nodes.pop() {
             drop(ns);
@@ -483,5 +506,44 @@ mod tests {
         assert_eq!(link_addr(2, true), Some(Ipv4Addr::new(198, 51, 100, 10)));
         assert!(link_addr(crate::scenario::MAX_HOPS, true).is_some());
         assert_eq!(link_addr(64, true), None);
+    }
+}
+
+/// Where the `reconmap-delay` binary is: `$RECONMAP_DELAY_BIN`, or next to the running
+/// executable (also from `target/*/deps` test executables and the release directory).
+fn delay_binary() -> Result<PathBuf, LabError> {
+    if let Some(p) = std::env::var_os("RECONMAP_DELAY_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let candidates = [
+        dir.join("reconmap-delay"),
+        dir.join("../reconmap-delay"),
+        dir.join("../../release/reconmap-delay"),
+        dir.join("../release/reconmap-delay"),
+        dir.join("../../debug/reconmap-delay"),
+    ];
+    candidates.into_iter().find(|p| p.exists()).ok_or_else(|| {
+        LabError::Scenario(
+            "reconmap-delay not found next to the running program; build it with \
+             `cargo build --release -p reconmap-lab --bins` (cargo xtask does) or set RECONMAP_DELAY_BIN"
+                .into(),
+        )
+    })
+}
+
+/// Stops the `reconmap-delay` processes running in namespace `name` (a lab namespace: whatever
+/// runs `reconmap-delay` there was started by a lab).
+fn kill_delayers(name: &str) {
+    let Ok(out) = std::process::Command::new("ip").args(["netns", "pids", name]).output() else {
+        return;
+    };
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let Ok(pid) = pid.parse::<i32>() else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "reconmap-delay" {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        }
     }
 }
