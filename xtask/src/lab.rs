@@ -75,18 +75,57 @@ pub fn run(cmd: LabCmd) -> Result<()> {
         }
         LabCmd::Down => {
             require_root("lab down")?;
-            let report = Lab::down(Path::new(STATE_DIR))?;
-            println!("{report}");
-            Ok(())
+            let r = Lab::down(Path::new(STATE_DIR))?;
+            println!(
+                "lab down: {} lab(s) {:?}, {} namespace(s), {} Postfix instance(s), {} temp dir(s) removed",
+                r.labs.len(),
+                r.labs,
+                r.namespaces.len(),
+                r.postfix_stopped.len(),
+                r.dirs_removed.len()
+            );
+            for e in &r.errors {
+                eprintln!("lab down: {e}");
+            }
+            if r.errors.is_empty() {
+                Ok(())
+            } else {
+                bail!("{} teardown step(s) failed", r.errors.len())
+            }
         }
         LabCmd::Status => {
-            let status = Lab::status(Path::new(STATE_DIR))?;
-            println!("{status}");
+            let labs = Lab::status(Path::new(STATE_DIR))?;
+            if labs.is_empty() {
+                println!("no lab is up (cargo xtask lab up SCENARIO)");
+            }
+            for l in labs {
+                println!(
+                    "{:<22} prober {} ({} on {}), target {}, {} namespaces",
+                    l.scenario.name,
+                    l.prober,
+                    l.prober_addr,
+                    l.prober_iface,
+                    l.target,
+                    l.namespaces.len()
+                );
+            }
+            let leftovers = reconmap_lab::netns::leftovers();
+            if !leftovers.is_empty() {
+                println!("lab namespaces present: {}", leftovers.join(" "));
+            }
             Ok(())
         }
         LabCmd::Exec { command } => {
             require_root("lab exec")?;
-            let ns = Lab::persisted_prober(Path::new(STATE_DIR))?;
+            let labs = Lab::status(Path::new(STATE_DIR))?;
+            let ns = match labs.as_slice() {
+                [one] => one.prober.clone(),
+                [] => bail!("no lab is up: run `cargo xtask lab up SCENARIO` first"),
+                many => bail!(
+                    "{} labs are up; `lab down` and bring up one (exec runs in the prober of the only lab)",
+                    many.len()
+                ),
+            };
             let Some((program, args)) = command.split_first() else {
                 bail!("lab exec needs a command");
             };
