@@ -3,6 +3,7 @@
 use anyhow::{bail, Context as _, Result};
 use reconmap::datapath::{Datapath, DatapathOptions};
 use reconmap::packet::{parse_captured, Captured, FlowAddrs};
+use std::io::Write as _;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -39,7 +40,8 @@ pub async fn run(args: Args) -> Result<()> {
         flows.register(f.key())?;
     }
     let mut stream = dp.take_captures()?;
-    eprintln!("capture: attached to {} with {} flow(s)", args.iface, args.flows.len());
+    // Status lines go to stderr; a closed stderr (the reader went away) must not end the run.
+    let _ = writeln!(std::io::stderr(), "capture: attached to {} with {} flow(s)", args.iface, args.flows.len());
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let deadline = tokio::time::sleep(args.seconds.map_or(Duration::from_secs(u64::MAX / 4), Duration::from_secs));
@@ -56,12 +58,12 @@ pub async fn run(args: Args) -> Result<()> {
             c = stream.recv() => {
                 let c = c?;
                 seen += 1;
-                println!("{} {}", c.ts_ns, describe(&c.data));
+                let _ = writeln!(std::io::stdout(), "{} {}", c.ts_ns, describe(&c.data));
             }
         }
     }
     let counters = dp.counters()?;
-    eprintln!("capture: {}", serde_json::to_string(&counters)?);
+    let _ = writeln!(std::io::stderr(), "capture: {}", serde_json::to_string(&counters)?);
     drop(stream);
     drop(dp);
     if args.count.is_some_and(|c| seen < c) {
