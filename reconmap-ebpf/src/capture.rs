@@ -121,7 +121,12 @@ fn submit(ctx: &XdpContext, kind: u32) {
             cap_len: len,
             kind,
         };
-        bpf_xdp_load_bytes(ctx.ctx, ETH_HLEN as u32, (*ev).data.as_mut_ptr().cast(), len)
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            ETH_HLEN as u32,
+            (*ev).data.as_mut_ptr().cast(),
+            len,
+        )
     };
     if copied != 0 {
         bump(counter::MALFORMED);

@@ -226,13 +226,26 @@ impl Lab {
         for i in 0..self.nodes.len() {
             let node = self.nodes.get(i).ok_or_else(bad_hops)?;
             node.run(&[
-                "iptables", "-t", "mangle", "-A", "POSTROUTING", "-j", "NFQUEUE", "--queue-num", "0",
+                "iptables",
+                "-t",
+                "mangle",
+                "-A",
+                "POSTROUTING",
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                "0",
                 "--queue-bypass",
             ])?;
             let child = node
                 .command(&bin.to_string_lossy())
                 .args(["--queue", "0", "--delay-ms", &link.delay_ms.to_string()])
-                .args(["--loss-percent", &link.loss_percent.to_string(), "--seed", &(i + 1).to_string()])
+                .args([
+                    "--loss-percent",
+                    &link.loss_percent.to_string(),
+                    "--seed",
+                    &(i + 1).to_string(),
+                ])
                 .stdin(std::process::Stdio::null())
                 .spawn()
                 .map_err(|source| LabError::Io {
@@ -347,7 +360,10 @@ impl Lab {
 
     /// The persisted labs in `state_dir`.
     pub fn status(state_dir: &Path) -> Result<Vec<LabState>, LabError> {
-        Ok(read_states(state_dir)?.into_iter().map(|(_, s)| s).collect())
+        Ok(read_states(state_dir)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
     }
 
     /// Tears down the persisted labs of `state_dir` and the leftovers of crashed runs
@@ -372,7 +388,9 @@ impl Lab {
                 remove_dir(dir, &mut report);
             }
             if let Err(e) = std::fs::remove_file(&path) {
-                report.errors.push(format!("remove {}: {e}", path.display()));
+                report
+                    .errors
+                    .push(format!("remove {}: {e}", path.display()));
             }
             report.labs.push(state.scenario.name.clone());
         }
@@ -486,29 +504,6 @@ fn read_states(state_dir: &Path) -> Result<Vec<(PathBuf, LabState)>, LabError> {
     Ok(states)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn many_truth_splits_the_range() {
-        let s = Scenario::builtin("many").expect("many");
-        let inside = truth(&s, Ipv4Addr::new(198, 18, 1, 1)).expect("served");
-        let outside = truth(&s, Ipv4Addr::new(198, 18, 200, 1)).expect("served");
-        assert_eq!(inside.verdict, "stripped");
-        assert_eq!(outside.verdict, "clean");
-        assert_eq!(truth(&s, Ipv4Addr::new(203, 0, 113, 1)), None);
-    }
-
-    #[test]
-    fn link_plan_stays_in_the_documentation_range() {
-        assert_eq!(link_addr(0, false), Some(Ipv4Addr::new(198, 51, 100, 1)));
-        assert_eq!(link_addr(2, true), Some(Ipv4Addr::new(198, 51, 100, 10)));
-        assert!(link_addr(crate::scenario::MAX_HOPS, true).is_some());
-        assert_eq!(link_addr(64, true), None);
-    }
-}
-
 /// Where the `reconmap-delay` binary is: `$RECONMAP_DELAY_BIN`, or next to the running
 /// executable (also from `target/*/deps` test executables and the release directory).
 fn delay_binary() -> Result<PathBuf, LabError> {
@@ -536,14 +531,45 @@ fn delay_binary() -> Result<PathBuf, LabError> {
 /// Stops the `reconmap-delay` processes running in namespace `name` (a lab namespace: whatever
 /// runs `reconmap-delay` there was started by a lab).
 fn kill_delayers(name: &str) {
-    let Ok(out) = std::process::Command::new("ip").args(["netns", "pids", name]).output() else {
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["netns", "pids", name])
+        .output()
+    else {
         return;
     };
     for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let Ok(pid) = pid.parse::<i32>() else { continue };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim() == "reconmap-delay" {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_truth_splits_the_range() {
+        let s = Scenario::builtin("many").expect("many");
+        let inside = truth(&s, Ipv4Addr::new(198, 18, 1, 1)).expect("served");
+        let outside = truth(&s, Ipv4Addr::new(198, 18, 200, 1)).expect("served");
+        assert_eq!(inside.verdict, "stripped");
+        assert_eq!(outside.verdict, "clean");
+        assert_eq!(truth(&s, Ipv4Addr::new(203, 0, 113, 1)), None);
+    }
+
+    #[test]
+    fn link_plan_stays_in_the_documentation_range() {
+        assert_eq!(link_addr(0, false), Some(Ipv4Addr::new(198, 51, 100, 1)));
+        assert_eq!(link_addr(2, true), Some(Ipv4Addr::new(198, 51, 100, 10)));
+        assert!(link_addr(crate::scenario::MAX_HOPS, true).is_some());
+        assert_eq!(link_addr(64, true), None);
     }
 }

@@ -25,7 +25,9 @@ impl ServerText {
     /// What Postfix 3.7 sends with this module's main.cf.
     pub fn new(hostname: &str, tls: bool) -> Self {
         let banner_line = format!("220 {hostname} ESMTP ReconMap lab\r\n");
-        let mut ehlo_reply = format!("250-{hostname}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n");
+        let mut ehlo_reply = format!(
+            "250-{hostname}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+        );
         if tls {
             ehlo_reply.push_str("250-STARTTLS\r\n");
         }
@@ -67,10 +69,26 @@ impl Postfix {
         );
         if tls {
             let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-            run_command(Command::new("openssl").args([
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-days", "30", "-subj", "/CN=mx.lab.example", "-keyout",
-            ]).arg(&key).arg("-out").arg(&cert))?;
+            run_command(
+                Command::new("openssl")
+                    .args([
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-days",
+                        "30",
+                        "-subj",
+                        "/CN=mx.lab.example",
+                        "-keyout",
+                    ])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert),
+            )?;
             let _ = write!(
                 main,
                 "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n",
@@ -81,13 +99,25 @@ impl Postfix {
         let main_cf = dir.join("main.cf");
         std::fs::write(&main_cf, main).map_err(io(format!("write {}", main_cf.display())))?;
         let master_cf = dir.join("master.cf");
-        std::fs::copy("/etc/postfix/master.cf", &master_cf)
-            .map_err(io(format!("copy /etc/postfix/master.cf to {}", master_cf.display())))?;
+        std::fs::copy("/etc/postfix/master.cf", &master_cf).map_err(io(format!(
+            "copy /etc/postfix/master.cf to {}",
+            master_cf.display()
+        )))?;
         let cfg = dir.as_os_str();
-        run_command(Command::new("postconf").arg("-c").arg(cfg).args(["-F", "*/*/chroot = n"]))?;
+        run_command(
+            Command::new("postconf")
+                .arg("-c")
+                .arg(cfg)
+                .args(["-F", "*/*/chroot = n"]),
+        )?;
         run_command(Command::new("chown").arg("postfix").arg(dir.join("data")))?;
-        run_command(Command::new("postfix").arg("-c").arg(cfg).arg("set-permissions"))
-            .map_err(|e| log_error(dir, e))?;
+        run_command(
+            Command::new("postfix")
+                .arg("-c")
+                .arg(cfg)
+                .arg("set-permissions"),
+        )
+        .map_err(|e| log_error(dir, e))?;
         let postfix = Self {
             dir: dir.to_owned(),
         };
@@ -164,7 +194,10 @@ mod tests {
     #[test]
     fn banner_length_differs_from_the_tls_ready_reply() {
         let t = ServerText::new(HOSTNAME, true);
-        assert_ne!(t.banner_line.len(), "220 2.0.0 Ready to start TLS\r\n".len());
+        assert_ne!(
+            t.banner_line.len(),
+            "220 2.0.0 Ready to start TLS\r\n".len()
+        );
         assert!(t.ehlo_starttls_offset.is_some());
         assert_eq!(ServerText::new(HOSTNAME, false).ehlo_starttls_offset, None);
     }

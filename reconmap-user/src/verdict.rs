@@ -52,7 +52,10 @@ impl Verdict {
 
     /// Whether the verdict means someone tampered with the session.
     pub fn is_tampering(self) -> bool {
-        matches!(self, Verdict::Stripped | Verdict::AdvertisementMasked | Verdict::Blocked)
+        matches!(
+            self,
+            Verdict::Stripped | Verdict::AdvertisementMasked | Verdict::Blocked
+        )
     }
 }
 
@@ -86,7 +89,12 @@ pub struct Decision {
 }
 
 /// Decides from the evidence of one session.
-pub fn decide(prober: Ipv4Addr, hops: &[HopRecord], smtp: &SmtpObservations, tcp: &TcpObservations) -> Decision {
+pub fn decide(
+    prober: Ipv4Addr,
+    hops: &[HopRecord],
+    smtp: &SmtpObservations,
+    tcp: &TcpObservations,
+) -> Decision {
     let mut evidence = collect_evidence(hops, smtp, tcp);
     let decision = |verdict, segment, reason: String, evidence| Decision {
         verdict,
@@ -107,8 +115,16 @@ pub fn decide(prober: Ipv4Addr, hops: &[HopRecord], smtp: &SmtpObservations, tcp
         let why = smtp
             .error
             .clone()
-            .or_else(|| smtp.banner.as_ref().filter(|b| b.code != 220).map(|b| format!("banner {} {}", b.code, b.text())))
-            .or_else(|| smtp.closed_by_server.map(|p| format!("the server closed the connection during {p:?}")))
+            .or_else(|| {
+                smtp.banner
+                    .as_ref()
+                    .filter(|b| b.code != 220)
+                    .map(|b| format!("banner {} {}", b.code, b.text()))
+            })
+            .or_else(|| {
+                smtp.closed_by_server
+                    .map(|p| format!("the server closed the connection during {p:?}"))
+            })
             .unwrap_or_else(|| "the session ended before STARTTLS".to_string());
         return decision(
             Verdict::Inconclusive,
@@ -126,22 +142,34 @@ pub fn decide(prober: Ipv4Addr, hops: &[HopRecord], smtp: &SmtpObservations, tcp
         hops.iter()
             .filter(|h| h.ttl.0 < ttl && h.payload() == PayloadStatus::Intact)
             .max_by_key(|h| h.ttl)
-            .map_or(prober_ref, |h| HopRef { ttl: h.ttl, addr: h.addr })
+            .map_or(prober_ref, |h| HopRef {
+                ttl: h.ttl,
+                addr: h.addr,
+            })
     };
     let last_intact = intact_below(u8::MAX);
     let masked = smtp.banner_masked || !smtp.masked_keywords.is_empty();
     let reply = smtp.starttls_reply.as_ref();
 
-    if let Some(m) = hops.iter().find(|h| matches!(h.payload(), PayloadStatus::Modified { .. })) {
+    if let Some(m) = hops
+        .iter()
+        .find(|h| matches!(h.payload(), PayloadStatus::Modified { .. }))
+    {
         let seg = Segment {
             after: intact_below(m.ttl.0),
-            at: Some(HopRef { ttl: m.ttl, addr: m.addr }),
+            at: Some(HopRef {
+                ttl: m.ttl,
+                addr: m.addr,
+            }),
         };
         if reply.is_some_and(|r| r.code == 220) {
             return decision(
                 Verdict::Inconclusive,
                 Some(seg),
-                format!("hop {} quotes a changed STARTTLS, yet the server accepted STARTTLS", m.ttl),
+                format!(
+                    "hop {} quotes a changed STARTTLS, yet the server accepted STARTTLS",
+                    m.ttl
+                ),
                 evidence,
             );
         }
@@ -182,7 +210,10 @@ pub fn decide(prober: Ipv4Addr, hops: &[HopRecord], smtp: &SmtpObservations, tcp
                 return decision(
                     Verdict::Stripped,
                     Some(after_last),
-                    format!("{why}: rewritten between hop {} and the server", last_intact.ttl),
+                    format!(
+                        "{why}: rewritten between hop {} and the server",
+                        last_intact.ttl
+                    ),
                     evidence,
                 );
             }
@@ -208,7 +239,8 @@ pub fn decide(prober: Ipv4Addr, hops: &[HopRecord], smtp: &SmtpObservations, tcp
                 )
             } else {
                 if !smtp.starttls_advertised {
-                    evidence.push("STARTTLS was accepted although EHLO did not list it".to_string());
+                    evidence
+                        .push("STARTTLS was accepted although EHLO did not list it".to_string());
                 }
                 decision(
                     Verdict::Clean,
@@ -248,21 +280,27 @@ pub fn decide(prober: Ipv4Addr, hops: &[HopRecord], smtp: &SmtpObservations, tcp
     }
 }
 
-fn collect_evidence(hops: &[HopRecord], smtp: &SmtpObservations, tcp: &TcpObservations) -> Vec<String> {
+fn collect_evidence(
+    hops: &[HopRecord],
+    smtp: &SmtpObservations,
+    tcp: &TcpObservations,
+) -> Vec<String> {
     let mut ev = Vec::new();
     for h in hops {
-        match h.payload() {
-            PayloadStatus::Modified { quoted } => ev.push(format!(
+        if let PayloadStatus::Modified { quoted } = h.payload() {
+            ev.push(format!(
                 "hop {} ({}) quotes \"{}\"",
                 h.ttl,
                 h.addr.map_or("?".to_string(), |a| a.to_string()),
                 String::from_utf8_lossy(&quoted).escape_debug()
-            )),
-            _ => {}
+            ));
         }
         if let Some(d) = &h.diff {
             for c in &d.changes {
-                ev.push(format!("hop {}: {} changed {} -> {}", h.ttl, c.field, c.sent, c.quoted));
+                ev.push(format!(
+                    "hop {}: {} changed {} -> {}",
+                    h.ttl, c.field, c.sent, c.quoted
+                ));
             }
         }
     }
@@ -270,7 +308,10 @@ fn collect_evidence(hops: &[HopRecord], smtp: &SmtpObservations, tcp: &TcpObserv
         ev.push("banner masked with asterisks".to_string());
     }
     if !smtp.masked_keywords.is_empty() {
-        ev.push(format!("EHLO keywords masked: {}", smtp.masked_keywords.join(", ")));
+        ev.push(format!(
+            "EHLO keywords masked: {}",
+            smtp.masked_keywords.join(", ")
+        ));
     }
     if let Some(e) = &smtp.starttls_echo {
         ev.push(format!("STARTTLS reply quotes \"{e}\""));
@@ -284,7 +325,11 @@ fn collect_evidence(hops: &[HopRecord], smtp: &SmtpObservations, tcp: &TcpObserv
             "RST {} STARTTLS with IP TTL {}{}",
             if r.after_starttls { "after" } else { "before" },
             r.ttl,
-            if odd { " (differs from the server's: likely injected)" } else { "" }
+            if odd {
+                " (differs from the server's: likely injected)"
+            } else {
+                ""
+            }
         ));
     }
     ev

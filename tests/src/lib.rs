@@ -11,8 +11,15 @@ pub fn reconmap_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> -> target/<profile>/reconmap
-    let profile_dir = exe.parent().and_then(|d| d.parent()).map(PathBuf::from).unwrap_or_default();
-    for candidate in [profile_dir.join("reconmap"), profile_dir.join("../release/reconmap")] {
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    for candidate in [
+        profile_dir.join("reconmap"),
+        profile_dir.join("../release/reconmap"),
+    ] {
         if candidate.exists() {
             return candidate;
         }
@@ -48,7 +55,10 @@ pub fn probe_json(ns: &str, target: &str, extra: &[&str]) -> serde_json::Value {
         "reconmap probe {target} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
         out.status
     );
-    let line = stdout.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let line = stdout
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| {
         panic!("reconmap printed no valid JSON ({e}):\nstdout: {stdout}\nstderr: {stderr}")
     })

@@ -32,12 +32,16 @@ fn key(lport: u16) -> FlowKey {
 }
 
 fn programs() -> Programs {
-    let mut ebpf = Datapath::load().expect("load the eBPF object (run as root via cargo xtask test)");
+    let mut ebpf =
+        Datapath::load().expect("load the eBPF object (run as root via cargo xtask test)");
     let mut flows: HashMap<MapData, FlowKey, FlowState> =
         HashMap::try_from(ebpf.take_map(names::FLOWS_MAP).expect("FLOWS")).expect("hash map");
-    flows.insert(key(LPORT), FlowState::default(), 0).expect("register");
+    flows
+        .insert(key(LPORT), FlowState::default(), 0)
+        .expect("register");
     let ring = RingBuf::try_from(ebpf.take_map(names::EVENTS_MAP).expect("EVENTS")).expect("ring");
-    let counters = PerCpuArray::try_from(ebpf.take_map(names::COUNTERS_MAP).expect("COUNTERS")).expect("counters");
+    let counters = PerCpuArray::try_from(ebpf.take_map(names::COUNTERS_MAP).expect("COUNTERS"))
+        .expect("counters");
     Programs {
         ebpf,
         _flows: flows,
@@ -62,8 +66,15 @@ impl Programs {
     }
 
     fn xdp(&self, frame: &[u8]) -> u32 {
-        let p: &Xdp = self.ebpf.program(names::CAPTURE_PROG).expect("capture").try_into().expect("xdp");
-        sys::test_run(p.fd().expect("fd").as_fd(), frame, 1).expect("test run").retval
+        let p: &Xdp = self
+            .ebpf
+            .program(names::CAPTURE_PROG)
+            .expect("capture")
+            .try_into()
+            .expect("xdp");
+        sys::test_run(p.fd().expect("fd").as_fd(), frame, 1)
+            .expect("test run")
+            .retval
     }
 
     /// Drains the ring: (kind, captured bytes).
@@ -85,7 +96,14 @@ impl Programs {
 }
 
 /// A TCP segment in an Ethernet frame.
-fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, rst: bool, payload: &[u8]) -> Vec<u8> {
+fn tcp_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    rst: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
         .ipv4(src, dst, 64)
         .tcp(sport, dport, 1000, 512);
@@ -99,7 +117,10 @@ fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, rst: bool, payl
 
 /// The IPv4 datagram of one of our probes (what an ICMP error quotes).
 fn probe_datagram(lport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ipv4(LOCAL, REMOTE, 1).tcp(lport, 25, 7, 512).psh().ack(9);
+    let b = PacketBuilder::ipv4(LOCAL, REMOTE, 1)
+        .tcp(lport, 25, 7, 512)
+        .psh()
+        .ack(9);
     let mut out = Vec::new();
     // A long payload, so that a 548-byte TCP quote is possible.
     let mut payload = b"STARTTLS\r\n".to_vec();
@@ -112,7 +133,9 @@ fn probe_datagram(lport: u16) -> Vec<u8> {
 fn icmp_frame(quote: &[u8]) -> Vec<u8> {
     let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
         .ipv4([203, 0, 113, 1], LOCAL, 64)
-        .icmpv4(Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit));
+        .icmpv4(Icmpv4Type::TimeExceeded(
+            TimeExceededCode::TtlExceededInTransit,
+        ));
     let mut out = Vec::new();
     b.write(&mut out, quote).expect("icmp");
     out
@@ -122,12 +145,24 @@ fn icmp_frame(quote: &[u8]) -> Vec<u8> {
 fn rst_guard_drops_only_rsts_of_registered_flows() {
     let p = programs();
     let before = p.counter(counter::RST_DROPPED);
-    assert_eq!(p.tc(&tcp_frame(LOCAL, REMOTE, LPORT, 25, true, b"")), TC_ACT_SHOT);
+    assert_eq!(
+        p.tc(&tcp_frame(LOCAL, REMOTE, LPORT, 25, true, b"")),
+        TC_ACT_SHOT
+    );
     assert_eq!(p.counter(counter::RST_DROPPED), before + 1);
     // Another flow's RST, the same flow's data, the reverse direction: all pass untouched.
-    assert_eq!(p.tc(&tcp_frame(LOCAL, REMOTE, LPORT + 1, 25, true, b"")), TC_ACT_PIPE);
-    assert_eq!(p.tc(&tcp_frame(LOCAL, REMOTE, LPORT, 25, false, b"EHLO x\r\n")), TC_ACT_PIPE);
-    assert_eq!(p.tc(&tcp_frame(REMOTE, LOCAL, 25, LPORT, true, b"")), TC_ACT_PIPE);
+    assert_eq!(
+        p.tc(&tcp_frame(LOCAL, REMOTE, LPORT + 1, 25, true, b"")),
+        TC_ACT_PIPE
+    );
+    assert_eq!(
+        p.tc(&tcp_frame(LOCAL, REMOTE, LPORT, 25, false, b"EHLO x\r\n")),
+        TC_ACT_PIPE
+    );
+    assert_eq!(
+        p.tc(&tcp_frame(REMOTE, LOCAL, 25, LPORT, true, b"")),
+        TC_ACT_PIPE
+    );
     assert_eq!(p.counter(counter::RST_DROPPED), before + 1);
 }
 
@@ -153,10 +188,20 @@ fn capture_copies_segments_of_registered_flows_and_always_passes() {
     let ev = p.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].0, capture_kind::TCP_SEGMENT);
-    assert_eq!(ev[0].1, synack[14..].to_vec(), "the whole datagram from the IP header on");
+    assert_eq!(
+        ev[0].1,
+        synack[14..].to_vec(),
+        "the whole datagram from the IP header on"
+    );
     // Other flows, and our own outbound direction, are not captured.
-    assert_eq!(p.xdp(&tcp_frame(REMOTE, LOCAL, 25, LPORT + 1, false, b"x")), XDP_PASS);
-    assert_eq!(p.xdp(&tcp_frame(LOCAL, REMOTE, LPORT, 25, false, b"x")), XDP_PASS);
+    assert_eq!(
+        p.xdp(&tcp_frame(REMOTE, LOCAL, 25, LPORT + 1, false, b"x")),
+        XDP_PASS
+    );
+    assert_eq!(
+        p.xdp(&tcp_frame(LOCAL, REMOTE, LPORT, 25, false, b"x")),
+        XDP_PASS
+    );
     assert!(p.events().is_empty());
     assert!(p.counter(counter::TCP_CAPTURED) >= 1);
 }
@@ -172,7 +217,11 @@ fn capture_takes_icmp_quotes_of_8_20_and_548_tcp_bytes() {
         let ev = p.events();
         assert_eq!(ev.len(), 1, "quote of {tcp_bytes} TCP bytes");
         assert_eq!(ev[0].0, capture_kind::ICMP_ERROR);
-        assert_eq!(ev[0].1, frame[14..].to_vec(), "the whole ICMP message with its quote");
+        assert_eq!(
+            ev[0].1,
+            frame[14..].to_vec(),
+            "the whole ICMP message with its quote"
+        );
     }
     // A quote of another flow is not captured.
     let other = probe_datagram(LPORT + 7);

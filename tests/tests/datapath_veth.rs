@@ -4,7 +4,9 @@
 //! the ring buffer; an unregistered flow still gets its RST out. Then: nothing stays attached
 //! after the datapath is dropped or its process exits (normally, by SIGTERM, even by SIGKILL).
 use reconmap::datapath::{Datapath, DatapathOptions, PortLease, RawSender};
-use reconmap::packet::{build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment};
+use reconmap::packet::{
+    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment,
+};
 use reconmap_lab::netns::{self, Netns};
 use reconmap_tests::reconmap_bin;
 use std::io::{BufRead, BufReader, Write};
@@ -26,16 +28,29 @@ fn pair() -> Pair {
     let prober = Netns::create("dpp").expect("prober ns");
     let server = Netns::create("dps").expect("server ns");
     netns::veth(&prober, IFACE, &server, "rms0").expect("veth");
-    prober.run(&["ip", "addr", "add", "198.51.100.1/30", "dev", IFACE]).expect("addr");
-    server.run(&["ip", "addr", "add", "198.51.100.2/30", "dev", "rms0"]).expect("addr");
+    prober
+        .run(&["ip", "addr", "add", "198.51.100.1/30", "dev", IFACE])
+        .expect("addr");
+    server
+        .run(&["ip", "addr", "add", "198.51.100.2/30", "dev", "rms0"])
+        .expect("addr");
     let listener = server
         .enter(|| TcpListener::bind(SocketAddrV4::new(SERVER, 25)))
         .expect("enter")
         .expect("listen");
     // Count the RSTs the server receives.
     let rules = "table inet rmt {\n chain in { type filter hook input priority 0; tcp flags rst counter; }\n}\n";
-    let mut nft = server.command("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft");
-    nft.stdin.take().expect("stdin").write_all(rules.as_bytes()).expect("rules");
+    let mut nft = server
+        .command("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("nft");
+    nft.stdin
+        .take()
+        .expect("stdin")
+        .write_all(rules.as_bytes())
+        .expect("rules");
     assert!(nft.wait().expect("nft").success());
     Pair {
         prober,
@@ -45,7 +60,10 @@ fn pair() -> Pair {
 }
 
 fn server_rsts(p: &Pair) -> u64 {
-    let out = p.server.run(&["nft", "-j", "list", "chain", "inet", "rmt", "in"]).expect("nft list");
+    let out = p
+        .server
+        .run(&["nft", "-j", "list", "chain", "inet", "rmt", "in"])
+        .expect("nft list");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     v["nftables"]
         .as_array()
@@ -72,9 +90,15 @@ fn syn(flow: &FlowAddrs) -> Vec<u8> {
 
 /// XDP and TC programs attached to `IFACE` in the prober namespace, as the kernel reports them.
 fn attached(p: &Pair) -> (bool, bool) {
-    let link = p.prober.run(&["ip", "-d", "link", "show", "dev", IFACE]).unwrap_or_default();
+    let link = p
+        .prober
+        .run(&["ip", "-d", "link", "show", "dev", IFACE])
+        .unwrap_or_default();
     let xdp = link.contains("xdp");
-    let tc_classic = p.prober.run(&["tc", "filter", "show", "dev", IFACE, "egress"]).unwrap_or_default();
+    let tc_classic = p
+        .prober
+        .run(&["tc", "filter", "show", "dev", IFACE, "egress"])
+        .unwrap_or_default();
     // TCX links are not shown by Debian's bpftool; ask the kernel through aya, in the namespace.
     let tcx = p
         .prober
@@ -100,7 +124,10 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
         .prober
         .enter(move || {
             SERVER_NS.with(|n| *n.borrow_mut() = server_name);
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
             rt.block_on(async move {
                 let mut rng = rand::thread_rng();
                 let sender = RawSender::new().expect("raw socket");
@@ -121,7 +148,9 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
                     .expect("a capture within 3 s")
                     .expect("capture");
                 let captured = match parse_captured(&cap.data) {
-                    Ok(Captured::Tcp(s)) => s.segment.flags.syn && s.segment.flags.ack && s.dst == f2.local,
+                    Ok(Captured::Tcp(s)) => {
+                        s.segment.flags.syn && s.segment.flags.ack && s.dst == f2.local
+                    }
                     _ => false,
                 };
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -138,19 +167,37 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
             })
         })
         .expect("enter prober");
-    assert!(baseline >= 1, "without the datapath the server sees the kernel's RST");
-    assert!(captured, "the SYN/ACK of the registered flow came through the ring buffer");
-    assert_eq!(guarded, baseline, "no RST of the registered flow reached the server");
+    assert!(
+        baseline >= 1,
+        "without the datapath the server sees the kernel's RST"
+    );
+    assert!(
+        captured,
+        "the SYN/ACK of the registered flow came through the ring buffer"
+    );
+    assert_eq!(
+        guarded, baseline,
+        "no RST of the registered flow reached the server"
+    );
     assert!(dropped >= 1, "rst_guard counted its drop");
-    assert!(unguarded > guarded, "an unregistered flow's RST still goes out");
-    assert_eq!(attached(&p), (false, false), "nothing stays attached after drop");
+    assert!(
+        unguarded > guarded,
+        "an unregistered flow's RST still goes out"
+    );
+    assert_eq!(
+        attached(&p),
+        (false, false),
+        "nothing stays attached after drop"
+    );
 }
 
 /// The server namespace's RST counter, read from whatever thread (by namespace name).
 fn server_rsts_from_thread() -> u64 {
     let name = SERVER_NS.with(|n| n.borrow().clone());
     let out = Command::new("ip")
-        .args(["netns", "exec", &name, "nft", "-j", "list", "chain", "inet", "rmt", "in"])
+        .args([
+            "netns", "exec", &name, "nft", "-j", "list", "chain", "inet", "rmt", "in",
+        ])
         .output()
         .expect("nft");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -189,9 +236,17 @@ fn spawn_capture(p: &Pair) -> std::process::Child {
 fn nothing_stays_attached_after_the_process_ends() {
     let p = pair();
     let _ = server_rsts(&p);
-    for signal in [None, Some(nix::sys::signal::Signal::SIGTERM), Some(nix::sys::signal::Signal::SIGKILL)] {
+    for signal in [
+        None,
+        Some(nix::sys::signal::Signal::SIGTERM),
+        Some(nix::sys::signal::Signal::SIGKILL),
+    ] {
         let mut child = spawn_capture(&p);
-        assert_eq!(attached(&p), (true, true), "both programs attached while running");
+        assert_eq!(
+            attached(&p),
+            (true, true),
+            "both programs attached while running"
+        );
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
         match signal {
             Some(s) => nix::sys::signal::kill(pid, s).expect("signal"),

@@ -13,7 +13,11 @@ fn check(name: &str) {
     let scenario = Scenario::builtin(name).unwrap_or_else(|e| panic!("scenario {name}: {e}"));
     let lab = Lab::up(&scenario).unwrap_or_else(|e| panic!("lab {name} did not come up: {e}"));
     let target = lab.target();
-    let report = probe_json(lab.prober().name(), &target.to_string(), &["--retries", "1"]);
+    let report = probe_json(
+        lab.prober().name(),
+        &target.to_string(),
+        &["--retries", "1"],
+    );
     let expected = lab
         .expected_for(*target.ip())
         .unwrap_or_else(|| panic!("scenario {name} states no truth for {target}"));
@@ -21,24 +25,42 @@ fn check(name: &str) {
 
     assert_eq!(report["schema"], 1, "{context}");
     assert_eq!(report["target"], target.to_string(), "{context}");
-    assert_eq!(report["verdict"].as_str(), Some(expected.verdict.as_str()), "{context}");
+    assert_eq!(
+        report["verdict"].as_str(),
+        Some(expected.verdict.as_str()),
+        "{context}"
+    );
     let segment = &report["segment"];
     match (expected.segment_after, expected.segment_at) {
         (None, None) => assert!(segment.is_null(), "{context}: expected no segment"),
         (after, at) => {
             assert!(segment.is_object(), "{context}: expected a segment");
-            assert_eq!(hop_ttl(&segment["after"]), after.map(u64::from), "{context}: segment.after");
-            assert_eq!(hop_ttl(&segment["at"]), at.map(u64::from), "{context}: segment.at");
+            assert_eq!(
+                hop_ttl(&segment["after"]),
+                after.map(u64::from),
+                "{context}: segment.after"
+            );
+            assert_eq!(
+                hop_ttl(&segment["at"]),
+                at.map(u64::from),
+                "{context}: segment.at"
+            );
             // The hop named by the segment is the lab's router at that TTL.
             if let Some(at) = at {
                 let addr = segment["at"]["addr"].as_str().map(str::to_string);
-                assert_eq!(addr, lab.hop_addr(at).map(|a| a.to_string()), "{context}: segment.at.addr");
+                assert_eq!(
+                    addr,
+                    lab.hop_addr(at).map(|a| a.to_string()),
+                    "{context}: segment.at.addr"
+                );
             }
         }
     }
     // Every hop that answered is the router the lab put at that TTL (or the NAT's view of it).
     for hop in report["hops"].as_array().into_iter().flatten() {
-        let (Some(ttl), Some(addr)) = (hop_ttl(hop), hop["addr"].as_str()) else { continue };
+        let (Some(ttl), Some(addr)) = (hop_ttl(hop), hop["addr"].as_str()) else {
+            continue;
+        };
         let ttl = u8::try_from(ttl).unwrap_or(u8::MAX);
         assert_eq!(
             Some(addr.to_string()),

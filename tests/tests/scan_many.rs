@@ -36,8 +36,17 @@ struct ServerCounter {
 
 impl ServerCounter {
     /// Counts packets to `watched`, and (as a control that the counter works) to `control`.
-    fn install(lab: &Lab, watched: impl Iterator<Item = std::net::Ipv4Addr>, control: std::net::Ipv4Addr) -> Self {
-        let ns = lab.state().namespaces.last().expect("server namespace").clone();
+    fn install(
+        lab: &Lab,
+        watched: impl Iterator<Item = std::net::Ipv4Addr>,
+        control: std::net::Ipv4Addr,
+    ) -> Self {
+        let ns = lab
+            .state()
+            .namespaces
+            .last()
+            .expect("server namespace")
+            .clone();
         let elements: Vec<String> = watched.map(|a| a.to_string()).collect();
         let rules = format!(
             "table ip rmcount {{\n set watched {{ type ipv4_addr; elements = {{ {} }} }}\n \
@@ -50,7 +59,12 @@ impl ServerCounter {
             .stdin(Stdio::piped())
             .spawn()
             .expect("nft");
-        child.stdin.take().expect("stdin").write_all(rules.as_bytes()).expect("rules");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(rules.as_bytes())
+            .expect("rules");
         assert!(child.wait().expect("nft").success(), "nft rules");
         Self { ns }
     }
@@ -58,7 +72,9 @@ impl ServerCounter {
     /// (packets to the watched addresses, packets to the control address)
     fn packets(&self) -> (u64, u64) {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "nft", "-j", "list", "chain", "ip", "rmcount", "pre"])
+            .args([
+                "netns", "exec", &self.ns, "nft", "-j", "list", "chain", "ip", "rmcount", "pre",
+            ])
             .output()
             .expect("nft list");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("nft json");
@@ -70,7 +86,10 @@ impl ServerCounter {
             .flatten()
             .filter_map(|e| e["counter"]["packets"].as_u64())
             .collect();
-        (counts.first().copied().unwrap_or(u64::MAX), counts.get(1).copied().unwrap_or(0))
+        (
+            counts.first().copied().unwrap_or(u64::MAX),
+            counts.get(1).copied().unwrap_or(0),
+        )
     }
 }
 
@@ -82,7 +101,11 @@ fn lab() -> Lab {
 fn pick(lab: &Lab, n: usize) -> Vec<(SocketAddrV4, String)> {
     let all = lab.targets();
     let step = (all.len() / n).max(1);
-    all.iter().step_by(step).take(n).map(|(a, e)| (*a, e.verdict.clone())).collect()
+    all.iter()
+        .step_by(step)
+        .take(n)
+        .map(|(a, e)| (*a, e.verdict.clone()))
+        .collect()
 }
 
 fn write_list(path: &Path, targets: &[(SocketAddrV4, String)]) {
@@ -97,7 +120,15 @@ fn scan_cmd(lab: &Lab, list: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", lab.prober().name()])
         .arg(reconmap_bin())
-        .args(["scan", "--quiet", "--allow-lab-ranges", "--retries", "1", "--timeout", "15"])
+        .args([
+            "scan",
+            "--quiet",
+            "--allow-lab-ranges",
+            "--retries",
+            "1",
+            "--timeout",
+            "15",
+        ])
         .arg("-i")
         .arg(list)
         .arg("-o")
@@ -127,7 +158,10 @@ fn records(path: &Path) -> HashMap<String, String> {
         assert_eq!(v["schema"], 1);
         let target = v["target"].as_str().expect("target").to_string();
         let verdict = v["verdict"].as_str().expect("verdict").to_string();
-        assert!(map.insert(target.clone(), verdict).is_none(), "duplicate record for {target}");
+        assert!(
+            map.insert(target.clone(), verdict).is_none(),
+            "duplicate record for {target}"
+        );
     }
     map
 }
@@ -147,9 +181,18 @@ fn every_target_gets_its_halfs_verdict_and_blocklisted_ones_no_packet() {
     }
     drop(f);
     let out = dir.path("out.jsonl");
-    let counter = ServerCounter::install(&lab, blocked.iter().map(|(a, _)| *a.ip()), *probed[0].0.ip());
+    let counter = ServerCounter::install(
+        &lab,
+        blocked.iter().map(|(a, _)| *a.ip()),
+        *probed[0].0.ip(),
+    );
     assert_eq!(counter.packets(), (0, 0));
-    let mut cmd = scan_cmd(&lab, &list, &out, &["--concurrency", "100", "--rate", "5000"]);
+    let mut cmd = scan_cmd(
+        &lab,
+        &list,
+        &out,
+        &["--concurrency", "100", "--rate", "5000"],
+    );
     cmd.arg("--blocklist").arg(&blocklist);
     run(cmd);
     let got = records(&out);
@@ -158,14 +201,21 @@ fn every_target_gets_its_halfs_verdict_and_blocklisted_ones_no_packet() {
         assert_eq!(got.get(&a.to_string()), Some(verdict), "verdict for {a}");
     }
     for (a, _) in blocked {
-        assert!(!got.contains_key(&a.to_string()), "{a} is blocklisted but has a record");
+        assert!(
+            !got.contains_key(&a.to_string()),
+            "{a} is blocklisted but has a record"
+        );
     }
     let (to_blocked, to_control) = counter.packets();
     assert_eq!(to_blocked, 0, "blocklisted targets received packets");
-    assert!(to_control > 0, "the counter sees packets to a probed target");
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path("out.jsonl.meta.json")).expect("metadata"))
-            .expect("metadata json");
+    assert!(
+        to_control > 0,
+        "the counter sees packets to a probed target"
+    );
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path("out.jsonl.meta.json")).expect("metadata"),
+    )
+    .expect("metadata json");
     assert_eq!(meta["blocked"], blocked.len());
     assert_eq!(meta["stats"]["finished"], probed.len());
 }
@@ -181,7 +231,10 @@ fn packet_rate_stays_within_ten_percent_of_the_cap() {
     let iface = lab.prober_iface().to_string();
     let tx = |lab: &Lab| -> u64 {
         lab.prober()
-            .run(&["cat", &format!("/sys/class/net/{iface}/statistics/tx_packets")])
+            .run(&[
+                "cat",
+                &format!("/sys/class/net/{iface}/statistics/tx_packets"),
+            ])
             .expect("tx counter")
             .trim()
             .parse()
@@ -190,19 +243,34 @@ fn packet_rate_stays_within_ten_percent_of_the_cap() {
     let rate = 400.0;
     let before = tx(&lab);
     let t = Instant::now();
-    run(scan_cmd(&lab, &list, &out, &["--concurrency", "100", "--rate", "400"]));
+    run(scan_cmd(
+        &lab,
+        &list,
+        &out,
+        &["--concurrency", "100", "--rate", "400"],
+    ));
     let secs = t.elapsed().as_secs_f64();
     let sent = tx(&lab) - before;
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path("out.jsonl.meta.json")).expect("metadata"))
-            .expect("metadata json");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path("out.jsonl.meta.json")).expect("metadata"),
+    )
+    .expect("metadata json");
     let ours = meta["stats"]["packets"].as_u64().expect("packets");
-    assert!(sent >= ours, "link saw {sent} packets, reconmap says it sent {ours}");
+    assert!(
+        sent >= ours,
+        "link saw {sent} packets, reconmap says it sent {ours}"
+    );
     // While the scan is rate-bound (it is: 150 targets need far more than 400 packets), the
     // link rate over the run is the cap; process start and the last sessions' tail are slack.
     let measured = sent as f64 / secs;
-    assert!(measured <= rate * 1.10, "rate {measured:.0} pps over the cap {rate}");
-    assert!(measured >= rate * 0.90 * 0.85, "rate {measured:.0} pps far under the cap {rate}");
+    assert!(
+        measured <= rate * 1.10,
+        "rate {measured:.0} pps over the cap {rate}"
+    );
+    assert!(
+        measured >= rate * 0.90 * 0.85,
+        "rate {measured:.0} pps far under the cap {rate}"
+    );
     assert_eq!(records(&out).len(), targets.len());
 }
 
@@ -221,7 +289,8 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
         .spawn()
         .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 2_000 && Instant::now() < deadline {
+    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 2_000 && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     // `ip netns exec` execs reconmap, so the child's PID is reconmap's.
@@ -230,8 +299,17 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "a drained scan exits 0, got {status}");
     let first = records(&out);
-    assert!(!first.is_empty() && first.len() < targets.len(), "interrupted mid-way: {} records", first.len());
-    run(scan_cmd(&lab, &list, &out, &["--resume", "--concurrency", "100", "--rate", "5000"]));
+    assert!(
+        !first.is_empty() && first.len() < targets.len(),
+        "interrupted mid-way: {} records",
+        first.len()
+    );
+    run(scan_cmd(
+        &lab,
+        &list,
+        &out,
+        &["--resume", "--concurrency", "100", "--rate", "5000"],
+    ));
     let all = records(&out);
     let wanted: HashSet<String> = targets.iter().map(|(a, _)| a.to_string()).collect();
     let got: HashSet<String> = all.keys().cloned().collect();
@@ -255,12 +333,26 @@ fn shards_cover_the_list_exactly_once() {
             &lab,
             &list,
             &out,
-            &["--seed", "7", "--shards", "3", "--shard", &shard.to_string(), "--concurrency", "50", "--rate", "5000"],
+            &[
+                "--seed",
+                "7",
+                "--shards",
+                "3",
+                "--shard",
+                &shard.to_string(),
+                "--concurrency",
+                "50",
+                "--rate",
+                "5000",
+            ],
         ));
         for t in records(&out).into_keys() {
             *seen.entry(t).or_default() += 1;
         }
     }
     assert_eq!(seen.len(), targets.len());
-    assert!(seen.values().all(|&c| c == 1), "a target was scanned by two shards");
+    assert!(
+        seen.values().all(|&c| c == 1),
+        "a target was scanned by two shards"
+    );
 }

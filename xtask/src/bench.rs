@@ -30,8 +30,16 @@ pub fn run_bench(only: Option<&str>) -> Result<()> {
         }
         eprintln!("bench: == {name}");
         let mut cmd = cargo();
-        cmd.args(["run", "--quiet", "--release", "-p", "reconmap-tests", "--bin", binary])
-            .env("RECONMAP_BIN", &bin);
+        cmd.args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "reconmap-tests",
+            "--bin",
+            binary,
+        ])
+        .env("RECONMAP_BIN", &bin);
         run_inherit(&mut cmd)?;
     }
     Ok(())

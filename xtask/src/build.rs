@@ -9,8 +9,16 @@ use crate::util::{cargo, run_inherit, target_dir};
 pub fn build_release() -> Result<PathBuf> {
     eprintln!("build: cargo build --release (reconmap + lab helpers)");
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "-p", "reconmap-user", "-p", "reconmap-lab", "--bins"])
-        .env_remove("AYA_BUILD_SKIP");
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "reconmap-user",
+        "-p",
+        "reconmap-lab",
+        "--bins",
+    ])
+    .env_remove("AYA_BUILD_SKIP");
     run_inherit(&mut cmd)?;
     let bin = target_dir().join("release/reconmap");
     if !bin.exists() {

@@ -63,8 +63,12 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
             .with_context(|| format!("reconmap printed no JSON in scenario {name}"))?;
         let got = describe(
             json["verdict"].as_str().unwrap_or("?"),
-            json["segment"]["after"]["ttl"].as_u64().and_then(|t| u8::try_from(t).ok()),
-            json["segment"]["at"]["ttl"].as_u64().and_then(|t| u8::try_from(t).ok()),
+            json["segment"]["after"]["ttl"]
+                .as_u64()
+                .and_then(|t| u8::try_from(t).ok()),
+            json["segment"]["at"]["ttl"]
+                .as_u64()
+                .and_then(|t| u8::try_from(t).ok()),
         );
         println!("expected: {expected}");
         outcomes.push(Outcome {
@@ -74,7 +78,10 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
         });
         drop(lab);
     }
-    println!("\n{:<22} {:<38} {:<38} ok", "scenario", "expected", "reconmap");
+    println!(
+        "\n{:<22} {:<38} {:<38} ok",
+        "scenario", "expected", "reconmap"
+    );
     let mut failures = 0;
     for o in &outcomes {
         let ok = o.expected == o.got;

@@ -40,7 +40,8 @@ pub fn load_scenario(name_or_path: &str) -> Result<Scenario> {
     if name_or_path.ends_with(".toml") || path.exists() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read scenario file {}", path.display()))?;
-        return Scenario::from_toml(&text).with_context(|| format!("bad scenario file {}", path.display()));
+        return Scenario::from_toml(&text)
+            .with_context(|| format!("bad scenario file {}", path.display()));
     }
     Scenario::builtin(name_or_path).with_context(|| {
         format!(
@@ -62,9 +63,14 @@ pub fn run(cmd: LabCmd) -> Result<()> {
         LabCmd::Up { scenario } => {
             require_root("lab up")?;
             let scenario = load_scenario(&scenario)?;
-            let lab = Lab::up(&scenario).with_context(|| format!("lab {} did not come up", scenario.name))?;
+            let lab = Lab::up(&scenario)
+                .with_context(|| format!("lab {} did not come up", scenario.name))?;
             println!("lab {} is up", scenario.name);
-            println!("  prober namespace: {} ({})", lab.prober().name(), lab.prober_addr());
+            println!(
+                "  prober namespace: {} ({})",
+                lab.prober().name(),
+                lab.prober_addr()
+            );
             println!("  target:           {}", lab.target());
             println!(
                 "  try:              cargo xtask lab exec -- ./target/release/reconmap probe {}",

@@ -13,15 +13,15 @@ use crate::util::{is_root, run, status_ok};
 
 /// Debian packages the lab, the tests and the benchmarks use.
 pub const APT_PACKAGES: &[&str] = &[
-    "postfix",  // the real mail server in the lab
-    "openssl",  // its self-signed certificate
-    "nftables", // middlebox rewriting, silent routers
-    "iptables", // NFQUEUE target (this kernel has no nft queue)
-    "iproute2", // ip netns / link / route, tc netem
-    "ethtool",  // checksum offloads off on lab links
+    "postfix",    // the real mail server in the lab
+    "openssl",    // its self-signed certificate
+    "nftables",   // middlebox rewriting, silent routers
+    "iptables",   // NFQUEUE target (this kernel has no nft queue)
+    "iproute2",   // ip netns / link / route, tc netem
+    "ethtool",    // checksum offloads off on lab links
     "traceroute", // lab self-test: traceroute -T
-    "tcpdump",  // debugging captures in the lab
-    "bpftool",  // inspecting attached programs in tests
+    "tcpdump",    // debugging captures in the lab
+    "bpftool",    // inspecting attached programs in tests
 ];
 
 const NIGHTLY: &str = "nightly";
@@ -44,7 +44,13 @@ fn ensure_rust_src() -> Result<()> {
         .context("rustup is required (https://rustup.rs)")?;
     if !toolchains.lines().any(|l| l.starts_with(NIGHTLY)) {
         eprintln!("setup:   installing the nightly toolchain (minimal profile)");
-        run(Command::new("rustup").args(["toolchain", "install", NIGHTLY, "--profile", "minimal"]))?;
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            NIGHTLY,
+            "--profile",
+            "minimal",
+        ]))?;
     }
     let installed = run(Command::new("rustup").args([
         "component",
@@ -71,7 +77,11 @@ fn cargo_home() -> PathBuf {
 
 fn bpf_linker_works() -> bool {
     let path = cargo_home().join("bin/bpf-linker");
-    let exe = if path.exists() { path } else { PathBuf::from("bpf-linker") };
+    let exe = if path.exists() {
+        path
+    } else {
+        PathBuf::from("bpf-linker")
+    };
     status_ok(Command::new(exe).arg("--version"))
 }
 
@@ -91,14 +101,21 @@ fn ensure_bpf_linker() -> Result<()> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("libLLVM.so."))
         })
-        .with_context(|| format!("no libLLVM.so.* in {} (nightly toolchain incomplete?)", libdir.display()))?;
+        .with_context(|| {
+            format!(
+                "no libLLVM.so.* in {} (nightly toolchain incomplete?)",
+                libdir.display()
+            )
+        })?;
     let major = llvm_major(&lib)?;
     let home = std::env::var_os("HOME").context("HOME is not set")?;
     let prefix = Path::new(&home).join(".cache/reconmap/rust-llvm");
     let prefix_lib = prefix.join("lib");
     std::fs::create_dir_all(&prefix_lib)
         .with_context(|| format!("cannot create {}", prefix_lib.display()))?;
-    let file_name = lib.file_name().context("library path without a file name")?;
+    let file_name = lib
+        .file_name()
+        .context("library path without a file name")?;
     for link in [prefix_lib.join("libLLVM.so"), prefix_lib.join(file_name)] {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&lib, &link)
@@ -139,12 +156,19 @@ fn apt_installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", pkg])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        })
         .unwrap_or(false)
 }
 
 fn ensure_apt_packages() -> Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES.iter().copied().filter(|p| !apt_installed(p)).collect();
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !apt_installed(p))
+        .collect();
     if missing.is_empty() {
         eprintln!("setup:   all Debian packages present");
         return Ok(());
@@ -176,7 +200,11 @@ fn ensure_apt_packages() -> Result<()> {
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
     args.extend(&missing);
     apt(&args)?;
-    let still: Vec<&str> = missing.iter().copied().filter(|p| !apt_installed(p)).collect();
+    let still: Vec<&str> = missing
+        .iter()
+        .copied()
+        .filter(|p| !apt_installed(p))
+        .collect();
     if !still.is_empty() {
         bail!("apt-get finished but {still:?} are still not installed");
     }

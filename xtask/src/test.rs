@@ -26,16 +26,19 @@ pub fn run_tests(lint: bool, extra: &[String]) -> Result<()> {
     }
     // The release binary is what the end-to-end tests run inside the lab namespaces.
     let bin = stage("build the reconmap binary", crate::build::build_release)?;
-    stage("cargo test (unit, eBPF BPF_PROG_TEST_RUN, privileged end-to-end)", || {
-        let mut cmd = cargo();
-        cmd.args(["test", "--workspace", "--exclude", "reconmap-ebpf"])
-            .env("RECONMAP_BIN", &bin)
-            .env("RUST_BACKTRACE", "1");
-        if !extra.is_empty() {
-            cmd.arg("--").args(extra);
-        }
-        run_inherit(&mut cmd)
-    })?;
+    stage(
+        "cargo test (unit, eBPF BPF_PROG_TEST_RUN, privileged end-to-end)",
+        || {
+            let mut cmd = cargo();
+            cmd.args(["test", "--workspace", "--exclude", "reconmap-ebpf"])
+                .env("RECONMAP_BIN", &bin)
+                .env("RUST_BACKTRACE", "1");
+            if !extra.is_empty() {
+                cmd.arg("--").args(extra);
+            }
+            run_inherit(&mut cmd)
+        },
+    )?;
     eprintln!("test: all passed in {:.0?}", started.elapsed());
     Ok(())
 }

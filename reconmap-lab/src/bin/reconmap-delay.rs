@@ -89,7 +89,9 @@ fn run() -> Result<(), String> {
         // the next packet is due, if sooner).
         let wait = held
             .front()
-            .map_or(Duration::from_millis(1), |(due, _)| due.saturating_duration_since(now))
+            .map_or(Duration::from_millis(1), |(due, _)| {
+                due.saturating_duration_since(now)
+            })
             .min(Duration::from_millis(1));
         std::thread::sleep(wait);
     }

@@ -41,10 +41,18 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let mut stream = dp.take_captures()?;
     // Status lines go to stderr; a closed stderr (the reader went away) must not end the run.
-    let _ = writeln!(std::io::stderr(), "capture: attached to {} with {} flow(s)", args.iface, args.flows.len());
+    let _ = writeln!(
+        std::io::stderr(),
+        "capture: attached to {} with {} flow(s)",
+        args.iface,
+        args.flows.len()
+    );
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let deadline = tokio::time::sleep(args.seconds.map_or(Duration::from_secs(u64::MAX / 4), Duration::from_secs));
+    let deadline = tokio::time::sleep(
+        args.seconds
+            .map_or(Duration::from_secs(u64::MAX / 4), Duration::from_secs),
+    );
     tokio::pin!(deadline);
     let mut seen = 0u64;
     loop {
@@ -63,7 +71,11 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     let counters = dp.counters()?;
-    let _ = writeln!(std::io::stderr(), "capture: {}", serde_json::to_string(&counters)?);
+    let _ = writeln!(
+        std::io::stderr(),
+        "capture: {}",
+        serde_json::to_string(&counters)?
+    );
     drop(stream);
     drop(dp);
     if args.count.is_some_and(|c| seen < c) {

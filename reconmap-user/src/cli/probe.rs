@@ -47,7 +47,12 @@ pub async fn run(args: Args) -> Result<()> {
         .map(|t| parse_target(t, args.port))
         .collect::<Result<Vec<_>, _>>()?;
     let first = targets.first().context("no target given")?;
-    if args.ehlo_name.is_empty() || args.ehlo_name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if args.ehlo_name.is_empty()
+        || args
+            .ehlo_name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         anyhow::bail!("--ehlo-name must be a non-empty name without spaces or control characters");
     }
     let cfg = Arc::new(ProbeConfig {
@@ -81,7 +86,10 @@ pub async fn run(args: Args) -> Result<()> {
         .await?;
     writer.finish()?;
     if stats.interrupted > 0 {
-        anyhow::bail!("interrupted: {} session(s) reported incomplete", stats.interrupted);
+        anyhow::bail!(
+            "interrupted: {} session(s) reported incomplete",
+            stats.interrupted
+        );
     }
     Ok(())
 }

@@ -5,7 +5,8 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reconmap::engine::{ProbeConfig, Prober, ProberOptions, RunPlan, RunStats, StopLevel};
 use reconmap::scan::{
-    shard_order, Blocklist, ListFormat, Permutation, ResultsWriter, Shard, SystemResolver, Tally, TargetList,
+    shard_order, Blocklist, ListFormat, Permutation, ResultsWriter, Shard, SystemResolver, Tally,
+    TargetList,
 };
 use serde_json::{json, Value};
 use std::cell::Cell;
@@ -88,7 +89,12 @@ pub async fn run(args: Args) -> Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate must be a positive number of packets per second");
     }
-    if args.ehlo_name.is_empty() || args.ehlo_name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if args.ehlo_name.is_empty()
+        || args
+            .ehlo_name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         bail!("--ehlo-name must be a non-empty name without spaces or control characters");
     }
     let shard = Shard::new(args.shard, args.shards).map_err(anyhow::Error::msg)?;
@@ -105,7 +111,10 @@ pub async fn run(args: Args) -> Result<()> {
         eprintln!("reconmap: skipping input {bad}");
     }
     if args.strict && !list.bad_lines.is_empty() {
-        bail!("{} bad input line(s) and --strict given", list.bad_lines.len());
+        bail!(
+            "{} bad input line(s) and --strict given",
+            list.bad_lines.len()
+        );
     }
     if list.is_empty() {
         bail!("the target list is empty");
@@ -146,7 +155,8 @@ pub async fn run(args: Args) -> Result<()> {
     let perm = Permutation::new(list.len(), seed);
     let blocked = Rc::new(Cell::new(0u64));
     let skipped = Rc::new(Cell::new(0u64));
-    let in_shard = (list.len() + u64::from(shard.count) - 1 - u64::from(shard.index)) / u64::from(shard.count);
+    let in_shard =
+        (list.len() + u64::from(shard.count) - 1 - u64::from(shard.index)) / u64::from(shard.count);
     let targets = {
         let (blocked, skipped) = (blocked.clone(), skipped.clone());
         let done = resume.done;
@@ -172,7 +182,17 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let mut targets = targets;
     let Some(first) = targets.peek().copied() else {
-        write_metadata(&meta_path, &args, seed, started_wall, in_shard, &blocked, &skipped, None, None)?;
+        write_metadata(
+            &meta_path,
+            &args,
+            seed,
+            started_wall,
+            in_shard,
+            &blocked,
+            &skipped,
+            None,
+            None,
+        )?;
         eprintln!("reconmap: nothing to scan (all targets blocked or already done)");
         return Ok(());
     };
@@ -192,7 +212,17 @@ pub async fn run(args: Args) -> Result<()> {
         *first.ip(),
     )
     .with_context(|| format!("cannot set up the prober toward {first}"))?;
-    write_metadata(&meta_path, &args, seed, started_wall, in_shard, &blocked, &skipped, None, None)?;
+    write_metadata(
+        &meta_path,
+        &args,
+        seed,
+        started_wall,
+        in_shard,
+        &blocked,
+        &skipped,
+        None,
+        None,
+    )?;
 
     let progress = Progress::new(in_shard, args.quiet);
     let mut tally = Tally::default();
@@ -254,20 +284,25 @@ pub async fn run(args: Args) -> Result<()> {
     );
     if let Ok(c) = prober.datapath().counters() {
         if c.ringbuf_full > 0 {
-            eprintln!("reconmap: WARNING: {} packets lost to a full ring buffer", c.ringbuf_full);
+            eprintln!(
+                "reconmap: WARNING: {} packets lost to a full ring buffer",
+                c.ringbuf_full
+            );
         }
     }
     if stats.interrupted > 0 {
-        bail!("{} session(s) aborted; rerun with --resume to complete", stats.interrupted);
+        bail!(
+            "{} session(s) aborted; rerun with --resume to complete",
+            stats.interrupted
+        );
     }
     Ok(())
 }
 
 fn read_input(path: Option<&PathBuf>) -> Result<String> {
     match path {
-        Some(p) if p.as_os_str() != "-" => {
-            std::fs::read_to_string(p).with_context(|| format!("cannot read target list {}", p.display()))
-        }
+        Some(p) if p.as_os_str() != "-" => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read target list {}", p.display())),
         _ => {
             let mut s = String::new();
             std::io::stdin()
@@ -288,7 +323,10 @@ fn segment_hop(report: &Value) -> Option<Ipv4Addr> {
         .and_then(|a| a.parse().ok())
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site per phase; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per phase; a struct would only rename them"
+)]
 fn write_metadata(
     path: &PathBuf,
     args: &Args,
@@ -323,7 +361,8 @@ fn write_metadata(
         "datapath_counters": counters,
     });
     let text = serde_json::to_string_pretty(&meta)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("cannot write metadata {}", path.display()))
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("cannot write metadata {}", path.display()))
 }
 
 /// A progress bar on a TTY, plain lines every few seconds otherwise.
@@ -340,16 +379,19 @@ impl Progress {
         let tty = std::io::stderr().is_terminal();
         let bar = (!quiet && tty).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
         });
         Self {
             bar,
-            plain_every: if quiet { Duration::MAX } else { Duration::from_secs(5) },
+            plain_every: if quiet {
+                Duration::MAX
+            } else {
+                Duration::from_secs(5)
+            },
             last_plain: Cell::new(Instant::now()),
             started: Instant::now(),
             total,
@@ -357,7 +399,11 @@ impl Progress {
     }
 
     fn update(&self, stats: &RunStats, tally: &Tally, not_probed: u64) {
-        let counts: Vec<String> = tally.verdicts.iter().map(|(v, c)| format!("{v}={c}")).collect();
+        let counts: Vec<String> = tally
+            .verdicts
+            .iter()
+            .map(|(v, c)| format!("{v}={c}"))
+            .collect();
         let msg = format!("in flight {} | {}", stats.in_flight, counts.join(" "));
         if let Some(bar) = &self.bar {
             bar.set_position(stats.finished + not_probed);

@@ -8,7 +8,10 @@ use tokio::sync::watch;
 pub fn stop_channel(first: StopLevel) -> watch::Receiver<StopLevel> {
     let (tx, rx) = watch::channel(StopLevel::Run);
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             log::warn!("cannot install signal handlers; Ctrl-C will not stop cleanly");
             return;
         };

@@ -59,12 +59,33 @@ mod tests {
     #[test]
     fn refuses_bad_input_with_a_reason() {
         assert_eq!(parse_target("", 25), Err(TargetError::Empty));
-        assert!(matches!(parse_target("2001:db8::1", 25), Err(TargetError::Ipv6(_))));
-        assert!(matches!(parse_target("[2001:db8::1]:25", 25), Err(TargetError::Ipv6(_))));
-        assert!(matches!(parse_target("192.0.2.300", 25), Err(TargetError::BadAddress(_))));
-        assert!(matches!(parse_target("mail.example", 25), Err(TargetError::BadAddress(_))));
-        assert!(matches!(parse_target("192.0.2.1:0", 25), Err(TargetError::BadPort(_))));
-        assert!(matches!(parse_target("192.0.2.1:99999", 25), Err(TargetError::BadPort(_))));
-        assert!(matches!(parse_target("192.0.2.1:", 25), Err(TargetError::BadPort(_))));
+        assert!(matches!(
+            parse_target("2001:db8::1", 25),
+            Err(TargetError::Ipv6(_))
+        ));
+        assert!(matches!(
+            parse_target("[2001:db8::1]:25", 25),
+            Err(TargetError::Ipv6(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.300", 25),
+            Err(TargetError::BadAddress(_))
+        ));
+        assert!(matches!(
+            parse_target("mail.example", 25),
+            Err(TargetError::BadAddress(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1:0", 25),
+            Err(TargetError::BadPort(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1:99999", 25),
+            Err(TargetError::BadPort(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1:", 25),
+            Err(TargetError::BadPort(_))
+        ));
     }
 }

@@ -20,7 +20,10 @@ impl FlowTable {
 
     /// Adds a flow: its RSTs are dropped, its packets captured.
     pub fn register(&self, key: FlowKey) -> Result<(), DatapathError> {
-        let mut m = self.map.lock().map_err(|_| DatapathError::FlowMap("lock poisoned".into()))?;
+        let mut m = self
+            .map
+            .lock()
+            .map_err(|_| DatapathError::FlowMap("lock poisoned".into()))?;
         m.insert(key, FlowState::default(), 0).map_err(|e| {
             let text = e.to_string();
             if text.contains("No space") || text.contains("E2BIG") || text.contains("too big") {
@@ -33,10 +36,18 @@ impl FlowTable {
 
     /// Removes a flow (missing flows are not an error).
     pub fn unregister(&self, key: FlowKey) -> Result<(), DatapathError> {
-        let mut m = self.map.lock().map_err(|_| DatapathError::FlowMap("lock poisoned".into()))?;
+        let mut m = self
+            .map
+            .lock()
+            .map_err(|_| DatapathError::FlowMap("lock poisoned".into()))?;
         match m.remove(&key) {
             Ok(()) => Ok(()),
-            Err(e) if e.to_string().contains("No such file") || e.to_string().contains("not found") => Ok(()),
+            Err(e)
+                if e.to_string().contains("No such file")
+                    || e.to_string().contains("not found") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(DatapathError::FlowMap(e.to_string())),
         }
     }

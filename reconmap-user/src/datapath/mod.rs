@@ -46,7 +46,10 @@ pub enum DatapathError {
     #[error("capture ring buffer: {0}")]
     Ring(String),
     #[error("no route to {dst}: {reason}")]
-    Route { dst: std::net::Ipv4Addr, reason: String },
+    Route {
+        dst: std::net::Ipv4Addr,
+        reason: String,
+    },
     #[error("raw socket: {0}")]
     Raw(std::io::Error),
     #[error("no free source port: {0}")]
@@ -61,7 +64,11 @@ pub enum DatapathError {
 
 impl DatapathError {
     /// Classifies an error text from aya: EPERM/EACCES become [`DatapathError::Permission`].
-    fn from_aya(context: &str, err: impl std::fmt::Display, otherwise: impl FnOnce(String) -> Self) -> Self {
+    fn from_aya(
+        context: &str,
+        err: impl std::fmt::Display,
+        otherwise: impl FnOnce(String) -> Self,
+    ) -> Self {
         // EPERM means missing privileges. (EACCES, "permission denied", is what the verifier
         // answers for a program it rejects: that is a load error with the verifier's log.)
         let text = format!("{err:#}");
@@ -119,8 +126,9 @@ impl Datapath {
         if OBJECT.is_empty() {
             return Err(DatapathError::NoObject);
         }
-        let mut ebpf = Ebpf::load(OBJECT)
-            .map_err(|e| DatapathError::from_aya("loading the eBPF object", e, DatapathError::Load))?;
+        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| {
+            DatapathError::from_aya("loading the eBPF object", e, DatapathError::Load)
+        })?;
         let classifier: &mut SchedClassifier = program(&mut ebpf, names::RST_GUARD_PROG)?
             .try_into()
             .map_err(|e| DatapathError::Load(format!("{}: {e}", names::RST_GUARD_PROG)))?;
@@ -156,10 +164,16 @@ impl Datapath {
                     .attach_with_options(
                         &iface,
                         TcAttachType::Egress,
-                        aya::programs::tc::TcAttachOptions::Netlink(aya::programs::tc::NlOptions::default()),
+                        aya::programs::tc::TcAttachOptions::Netlink(
+                            aya::programs::tc::NlOptions::default(),
+                        ),
                     )
                     .map_err(|e| {
-                        DatapathError::from_aya("attaching rst_guard", format!("{first}; then {e}"), attach_err)
+                        DatapathError::from_aya(
+                            "attaching rst_guard",
+                            format!("{first}; then {e}"),
+                            attach_err,
+                        )
                     })?;
                 netlink_tc = true;
             }
@@ -168,11 +182,12 @@ impl Datapath {
             let xdp: &mut Xdp = program(&mut ebpf, names::CAPTURE_PROG)?
                 .try_into()
                 .map_err(|e| DatapathError::Load(format!("{e}")))?;
-            xdp.attach(&iface, opts.xdp_mode)
-                .map_err(|e| DatapathError::from_aya("attaching capture (XDP)", e, |r| DatapathError::Attach {
+            xdp.attach(&iface, opts.xdp_mode).map_err(|e| {
+                DatapathError::from_aya("attaching capture (XDP)", e, |r| DatapathError::Attach {
                     iface: iface.clone(),
                     reason: r,
-                }))?;
+                })
+            })?;
         }
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(l) => Some(l),
@@ -188,7 +203,10 @@ impl Datapath {
         let ring = aya::maps::RingBuf::try_from(take_map(&mut ebpf, names::EVENTS_MAP)?)
             .map_err(|e| DatapathError::Ring(e.to_string()))?;
         let captures = CaptureStream::new(ring, logger.clone())?;
-        log::info!("datapath attached to {iface} (ifindex {ifindex}, tc via {})", if netlink_tc { "clsact" } else { "TCX" });
+        log::info!(
+            "datapath attached to {iface} (ifindex {ifindex}, tc via {})",
+            if netlink_tc { "clsact" } else { "TCX" }
+        );
         Ok(Self {
             ebpf,
             iface,
@@ -260,12 +278,18 @@ impl Drop for Datapath {
             }
         }
         if self.netlink_tc {
-            log::debug!("classic tc filter on {} removed with its program", self.iface);
+            log::debug!(
+                "classic tc filter on {} removed with its program",
+                self.iface
+            );
         }
     }
 }
 
-fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::programs::Program, DatapathError> {
+fn program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &str,
+) -> Result<&'a mut aya::programs::Program, DatapathError> {
     ebpf.program_mut(name)
         .ok_or_else(|| DatapathError::Load(format!("program {name} missing from the object")))
 }

@@ -39,7 +39,9 @@ impl PortLease {
                 }
             }
         }
-        Err(DatapathError::Port("128 random ports were all in use".to_string()))
+        Err(DatapathError::Port(
+            "128 random ports were all in use".to_string(),
+        ))
     }
 
     pub fn port(&self) -> u16 {
@@ -71,7 +73,11 @@ fn pick(rng: &mut impl Rng, lo: u16, hi: u16) -> Option<u16> {
         return None;
     }
     let n = rng.gen_range(0..total);
-    let port = if n < below { u32::from(LOW) + n } else { u32::from(hi) + 1 + (n - below) };
+    let port = if n < below {
+        u32::from(LOW) + n
+    } else {
+        u32::from(hi) + 1 + (n - below)
+    };
     u16::try_from(port).ok()
 }
 
@@ -115,7 +121,10 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         for _ in 0..10_000 {
             let p = pick(&mut rng, 32768, 60999).expect("room");
-            assert!((LOW..32768).contains(&p) || (61000..=HIGH).contains(&p), "{p}");
+            assert!(
+                (LOW..32768).contains(&p) || (61000..=HIGH).contains(&p),
+                "{p}"
+            );
         }
         assert_eq!(pick(&mut rng, 1024, 65535), None);
         let p = pick(&mut rng, 1024, 65000).expect("room above");
@@ -129,6 +138,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let lease = PortLease::acquire(Ipv4Addr::LOCALHOST, &mut rng).expect("lease");
         let again = bind(Ipv4Addr::LOCALHOST, lease.port());
-        assert_eq!(again.err().and_then(|e| e.raw_os_error()), Some(libc::EADDRINUSE));
+        assert_eq!(
+            again.err().and_then(|e| e.raw_os_error()),
+            Some(libc::EADDRINUSE)
+        );
     }
 }

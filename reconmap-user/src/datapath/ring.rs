@@ -39,7 +39,9 @@ pub struct CaptureStream {
 impl CaptureStream {
     pub(super) fn new(ring: RingBuf<MapData>, logger: Logger) -> Result<Self, DatapathError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(DatapathError::Ring("attach the datapath inside a tokio runtime".to_string()));
+            return Err(DatapathError::Ring(
+                "attach the datapath inside a tokio runtime".to_string(),
+            ));
         }
         // SAFETY: the RingBuf owns its map fd (an OwnedFd inside MapData) for as long as it
         // lives, and the AsyncFd owns the RingBuf: the fd stays open and the same throughout.
@@ -59,7 +61,11 @@ impl CaptureStream {
 
     /// Waits for captures and appends up to `max` of them to `out`; returns how many.
     /// Cancel-safe: nothing is taken from the ring until it is readable.
-    pub async fn recv_batch(&mut self, out: &mut Vec<RawCapture>, max: usize) -> Result<usize, DatapathError> {
+    pub async fn recv_batch(
+        &mut self,
+        out: &mut Vec<RawCapture>,
+        max: usize,
+    ) -> Result<usize, DatapathError> {
         loop {
             let mut guard = self
                 .ring
@@ -157,9 +163,15 @@ mod tests {
         unsafe { std::ptr::write_unaligned(item.as_mut_ptr().cast(), h) };
         item[size_of::<CaptureHeader>()..][..4].copy_from_slice(b"\x45abc");
         let c = decode(&item).expect("decode");
-        assert_eq!((c.ts_ns, c.ifindex, c.kind, c.data.as_slice()), (7, 3, CaptureKind::TcpSegment, &b"\x45abc"[..]));
+        assert_eq!(
+            (c.ts_ns, c.ifindex, c.kind, c.data.as_slice()),
+            (7, 3, CaptureKind::TcpSegment, &b"\x45abc"[..])
+        );
         assert!(decode(&item[..10]).is_none());
-        let bad = CaptureHeader { cap_len: 10_000, ..h };
+        let bad = CaptureHeader {
+            cap_len: 10_000,
+            ..h
+        };
         // SAFETY: as above.
         unsafe { std::ptr::write_unaligned(item.as_mut_ptr().cast(), bad) };
         assert!(decode(&item).is_none());

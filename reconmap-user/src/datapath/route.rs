@@ -25,12 +25,19 @@ pub fn route_to(dst: Ipv4Addr) -> Result<Route, DatapathError> {
 }
 
 fn parse_route(json: &[u8]) -> Result<Route, String> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| format!("unreadable `ip route` output: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("unreadable `ip route` output: {e}"))?;
     let r = v.get(0).ok_or("no route")?;
-    if r.get("type").and_then(|t| t.as_str()).is_some_and(|t| t != "unicast") {
+    if r.get("type")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t != "unicast")
+    {
         return Err(format!("route type {}", r["type"]));
     }
-    let iface = r.get("dev").and_then(|d| d.as_str()).ok_or("route without a device")?;
+    let iface = r
+        .get("dev")
+        .and_then(|d| d.as_str())
+        .ok_or("route without a device")?;
     if iface == "lo" {
         return Err("the target is a local address (route via lo)".to_string());
     }
@@ -40,7 +47,10 @@ fn parse_route(json: &[u8]) -> Result<Route, String> {
         .ok_or("route without a source address")?
         .parse()
         .map_err(|e| format!("bad source address: {e}"))?;
-    let gateway = r.get("gateway").and_then(|g| g.as_str()).and_then(|g| g.parse().ok());
+    let gateway = r
+        .get("gateway")
+        .and_then(|g| g.as_str())
+        .and_then(|g| g.parse().ok());
     Ok(Route {
         iface: iface.to_string(),
         src,

@@ -46,7 +46,10 @@ pub fn test_run(prog: BorrowedFd<'_>, frame: &[u8], repeat: u32) -> Result<TestR
     })?;
     // SAFETY: reading back the same union member.
     let (retval, duration_ns) = unsafe { (attr.test.retval, attr.test.duration) };
-    Ok(TestRun { retval, duration_ns })
+    Ok(TestRun {
+        retval,
+        duration_ns,
+    })
 }
 
 /// Cumulative run time and run count of a program (needs `kernel.bpf_stats_enabled`, see

@@ -5,19 +5,21 @@ use super::clock::KernelClock;
 use super::config::ProbeConfig;
 use super::near_hops::NearHops;
 use super::session::ProbeSession;
-use crate::datapath::{route_to, CaptureStream, Datapath, DatapathOptions, FlowTable, PortLease, RawCapture, RawSender};
+use crate::datapath::{
+    route_to, CaptureStream, Datapath, DatapathOptions, FlowTable, PortLease, RawCapture, RawSender,
+};
 use crate::packet::{parse_captured, Captured, FlowAddrs};
 use crate::report::Report;
 use rand::Rng as _;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::cell::RefCell;
+use std::cmp::Reverse;
 use std::collections::VecDeque;
-use std::rc::Rc;
-use tokio::sync::watch;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// Errors that stop a whole run (a single target's trouble ends up in its report instead).
 #[derive(Debug, thiserror::Error)]
@@ -239,11 +241,15 @@ impl Prober {
             }
 
             // Sleep until the earliest timer, the next send token, or a packet.
-            let deadline = [run.timers.peek().map(|Reverse((t, _))| *t), next_send, next_retire]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let deadline = [
+                run.timers.peek().map(|Reverse((t, _))| *t),
+                next_send,
+                next_retire,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             tokio::select! {
                 biased;
                 changed = stop.changed(), if stop_open => {
@@ -318,7 +324,12 @@ impl Prober {
 
     /// Moves what a session has queued to the send queue, reschedules its timer, and retires
     /// it when done.
-    fn service<S>(&mut self, run: &mut RunState, flow: FlowAddrs, sink: &mut S) -> Result<(), EngineError>
+    fn service<S>(
+        &mut self,
+        run: &mut RunState,
+        flow: FlowAddrs,
+        sink: &mut S,
+    ) -> Result<(), EngineError>
     where
         S: FnMut(Report, &RunStats) -> Result<(), String>,
     {
@@ -332,7 +343,8 @@ impl Prober {
             run.near.borrow_mut().learn(&a.session.hop_records());
             let report = a.session.report(self.source);
             if let Some(done) = run.active.remove(&flow) {
-                run.retired.push_back((Instant::now() + RETIRE_GRACE, flow, done.lease));
+                run.retired
+                    .push_back((Instant::now() + RETIRE_GRACE, flow, done.lease));
             }
             run.stats.finished += 1;
             run.stats.in_flight = run.active.len() as u64;
@@ -414,7 +426,11 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: f64, now: Instant) -> Self {
-        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            1.0
+        };
         let burst = (rate / 100.0).max(1.0);
         Self {
             rate,
@@ -450,7 +466,10 @@ mod tests {
         assert!(b.take(t0).is_ok());
         let next = b.take(t0).expect_err("bucket should be empty");
         let wait = next.duration_since(t0);
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(101), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(90) && wait <= Duration::from_millis(101),
+            "{wait:?}"
+        );
         assert!(b.take(t0 + Duration::from_millis(100)).is_ok());
         // Over a long run the pace is the rate.
         let mut fast = TokenBucket::new(1000.0, t0);

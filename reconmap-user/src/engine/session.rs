@@ -15,8 +15,8 @@ use crate::tcp::{TcpClient, TcpConfig, TcpEvent, TcpState};
 use crate::types::IpId;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::net::Ipv4Addr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -76,7 +76,13 @@ pub struct ProbeSession {
 impl ProbeSession {
     /// Starts a session: the SYN is ready in [`poll_transmit`](Self::poll_transmit).
     /// `isn` and `ip_id_base` should be random.
-    pub fn new(cfg: Arc<ProbeConfig>, flow: FlowAddrs, isn: u32, ip_id_base: u16, now: Instant) -> Self {
+    pub fn new(
+        cfg: Arc<ProbeConfig>,
+        flow: FlowAddrs,
+        isn: u32,
+        ip_id_base: u16,
+        now: Instant,
+    ) -> Self {
         Self::with_near_hops(cfg, flow, isn, ip_id_base, now, None)
     }
 
@@ -337,7 +343,8 @@ impl ProbeSession {
                     if self.connect.is_none() {
                         self.connect = Some(ConnectOutcome::TimedOut);
                     } else {
-                        self.errors.push("TCP retransmissions exhausted".to_string());
+                        self.errors
+                            .push("TCP retransmissions exhausted".to_string());
                     }
                     self.finish_talking(now);
                     self.phase = Phase::Done;
@@ -404,7 +411,8 @@ impl ProbeSession {
             return;
         }
         let Some(template) = self.tcp.unacked_data_segment(now) else {
-            self.errors.push("TCP produced no STARTTLS segment".to_string());
+            self.errors
+                .push("TCP produced no STARTTLS segment".to_string());
             self.finish_talking(now);
             return;
         };
@@ -420,8 +428,20 @@ impl ProbeSession {
             .clamp(self.cfg.sweep_wait_min, self.cfg.sweep_wait_max);
         let first_id = self.next_ip_id;
         self.next_ip_id = self.next_ip_id.wrapping_add(512);
-        let mut sweep = Sweep::new(self.flow, template, limit, self.cfg.retries, wait, distance, first_id);
-        if let Some(prefix) = self.near.as_ref().and_then(|n| n.borrow().shared_prefix(limit)) {
+        let mut sweep = Sweep::new(
+            self.flow,
+            template,
+            limit,
+            self.cfg.retries,
+            wait,
+            distance,
+            first_id,
+        );
+        if let Some(prefix) = self
+            .near
+            .as_ref()
+            .and_then(|n| n.borrow().shared_prefix(limit))
+        {
             sweep = sweep.with_shared_prefix(prefix);
         }
         match sweep.start(now) {
@@ -489,12 +509,19 @@ impl ProbeSession {
 
     /// The sweep's per-hop records so far.
     pub fn hop_records(&self) -> Vec<crate::evidence::HopRecord> {
-        self.sweep.as_ref().map(Sweep::hop_records).unwrap_or_default()
+        self.sweep
+            .as_ref()
+            .map(Sweep::hop_records)
+            .unwrap_or_default()
     }
 
     /// The evidence gathered so far and the verdict, as a report.
     pub fn report(&self, prober: Ipv4Addr) -> Report {
-        let hops = self.sweep.as_ref().map(Sweep::hop_records).unwrap_or_default();
+        let hops = self
+            .sweep
+            .as_ref()
+            .map(Sweep::hop_records)
+            .unwrap_or_default();
         let distance = self.server_ttl.map(distance_from_ttl);
         let tcp = TcpObservations {
             connect: self.connect.unwrap_or(ConnectOutcome::TimedOut),

@@ -6,7 +6,9 @@
 //! hop. Hops that stay silent get up to `retries` more rounds.
 use super::near_hops::{HopSignature, SharedPrefix};
 use crate::evidence::{HopRecord, QuoteDiff};
-use crate::packet::{build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IpParams, PacketError, TcpSegment};
+use crate::packet::{
+    build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IpParams, PacketError, TcpSegment,
+};
 use crate::types::{IpId, TimeToLive};
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -126,7 +128,11 @@ impl Sweep {
 
     /// TTLs not covered by the shared prefix.
     fn unshared(&self) -> Vec<u8> {
-        self.hops.iter().filter(|(_, h)| !h.shared).map(|(&t, _)| t).collect()
+        self.hops
+            .iter()
+            .filter(|(_, h)| !h.shared)
+            .map(|(&t, _)| t)
+            .collect()
     }
 
     /// Drops the reuse: the shared TTLs become ordinary silent hops to probe now.

@@ -1,6 +1,9 @@
 //! Building IPv4/TCP datagrams with etherparse (checksums included).
 use super::{FlowAddrs, PacketError, TcpSegment};
-use etherparse::{IpHeaders, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Extensions, Ipv4Header, PacketBuilder, TcpOptionElement};
+use etherparse::{
+    IpHeaders, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Extensions, Ipv4Header, PacketBuilder,
+    TcpOptionElement,
+};
 
 /// IP-level parameters of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,10 +27,20 @@ impl Default for IpParams {
 }
 
 /// A full IPv4 datagram (no link header) carrying `seg` on `flow`, from local to remote.
-pub fn build_ipv4_tcp(flow: &FlowAddrs, ip: &IpParams, seg: &TcpSegment) -> Result<Vec<u8>, PacketError> {
+pub fn build_ipv4_tcp(
+    flow: &FlowAddrs,
+    ip: &IpParams,
+    seg: &TcpSegment,
+) -> Result<Vec<u8>, PacketError> {
     let err = |e: &dyn std::fmt::Display| PacketError::Build(e.to_string());
-    let mut header = Ipv4Header::new(0, ip.ttl, IpNumber::TCP, flow.local.ip().octets(), flow.remote.ip().octets())
-        .map_err(|e| err(&e))?;
+    let mut header = Ipv4Header::new(
+        0,
+        ip.ttl,
+        IpNumber::TCP,
+        flow.local.ip().octets(),
+        flow.remote.ip().octets(),
+    )
+    .map_err(|e| err(&e))?;
     header.identification = ip.id;
     header.dont_fragment = ip.dont_fragment;
     header.dscp = Ipv4Dscp::try_new(ip.tos >> 2).map_err(|e| err(&e))?;
@@ -135,11 +148,18 @@ mod tests {
         let bytes = build_ipv4_tcp(&flow(), &ip, &seg).expect("build");
         assert_eq!(bytes.len(), 20 + 40);
         let p = SlicedPacket::from_ip(&bytes).expect("parse");
-        let Some(NetSlice::Ipv4(ipv4)) = p.net else { panic!("ipv4") };
+        let Some(NetSlice::Ipv4(ipv4)) = p.net else {
+            panic!("ipv4")
+        };
         let h = ipv4.header();
-        assert_eq!((h.ttl(), h.identification(), h.dont_fragment()), (3, 0xbeef, true));
+        assert_eq!(
+            (h.ttl(), h.identification(), h.dont_fragment()),
+            (3, 0xbeef, true)
+        );
         assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
-        let Some(TransportSlice::Tcp(tcp)) = p.transport else { panic!("tcp") };
+        let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+            panic!("tcp")
+        };
         assert!(tcp.syn() && !tcp.ack());
         assert_eq!(tcp.sequence_number(), 1000);
         let expect = tcp

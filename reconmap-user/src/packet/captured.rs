@@ -43,7 +43,8 @@ const ICMP_PARAMETER_PROBLEM: u8 = 12;
 
 /// Parses a capture that starts at the IPv4 header.
 pub fn parse_captured(bytes: &[u8]) -> Result<Captured, PacketError> {
-    let (lax, _) = LaxIpv4Slice::from_slice(bytes).map_err(|e| PacketError::NotIpv4(e.to_string()))?;
+    let (lax, _) =
+        LaxIpv4Slice::from_slice(bytes).map_err(|e| PacketError::NotIpv4(e.to_string()))?;
     let header = lax.header();
     if header.is_fragmenting_payload() {
         return Err(PacketError::Malformed {
@@ -103,14 +104,19 @@ fn parse_tcp(bytes: &[u8]) -> Result<ReceivedSegment, PacketError> {
 
 fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
     let h = ip.header();
-    let icmp = Icmpv4Slice::from_slice(ip.payload().payload).map_err(|e| PacketError::Malformed {
-        layer: "icmp",
-        reason: e.to_string(),
-    })?;
+    let icmp =
+        Icmpv4Slice::from_slice(ip.payload().payload).map_err(|e| PacketError::Malformed {
+            layer: "icmp",
+            reason: e.to_string(),
+        })?;
     let icmp_type = icmp.type_u8();
     if !matches!(
         icmp_type,
-        ICMP_UNREACHABLE | ICMP_SOURCE_QUENCH | ICMP_REDIRECT | ICMP_TIME_EXCEEDED | ICMP_PARAMETER_PROBLEM
+        ICMP_UNREACHABLE
+            | ICMP_SOURCE_QUENCH
+            | ICMP_REDIRECT
+            | ICMP_TIME_EXCEEDED
+            | ICMP_PARAMETER_PROBLEM
     ) {
         return Err(PacketError::Malformed {
             layer: "icmp",
@@ -121,7 +127,11 @@ fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
     // RFC 4884: byte 5 of time exceeded / unreachable / parameter problem gives the length of
     // the quoted datagram in 32-bit words when extensions follow it; 0 means no extensions.
     let words = usize::from(icmp.bytes5to8()[1]);
-    let quoted = if words > 0 && matches!(icmp_type, ICMP_UNREACHABLE | ICMP_TIME_EXCEEDED | ICMP_PARAMETER_PROBLEM) {
+    let quoted = if words > 0
+        && matches!(
+            icmp_type,
+            ICMP_UNREACHABLE | ICMP_TIME_EXCEEDED | ICMP_PARAMETER_PROBLEM
+        ) {
         payload.get(..words * 4).unwrap_or(payload)
     } else {
         payload
@@ -176,8 +186,9 @@ mod tests {
 
     /// An ICMP time exceeded from `router` quoting `quote`, with an optional RFC 4884 length.
     fn time_exceeded(quote: &[u8], rfc4884_words: u8, extension: &[u8]) -> Vec<u8> {
-        let b = PacketBuilder::ipv4([203, 0, 113, 1], [198, 51, 100, 2], 64)
-            .icmpv4(Icmpv4Type::TimeExceeded(etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit));
+        let b = PacketBuilder::ipv4([203, 0, 113, 1], [198, 51, 100, 2], 64).icmpv4(
+            Icmpv4Type::TimeExceeded(etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit),
+        );
         let mut payload = quote.to_vec();
         payload.extend_from_slice(extension);
         let mut out = Vec::new();
@@ -190,7 +201,9 @@ mod tests {
     #[test]
     fn parses_a_full_time_exceeded_quote() {
         let c = parse_captured(&time_exceeded(&probe(), 0, &[])).expect("parse");
-        let Captured::IcmpError(e) = c else { panic!("icmp") };
+        let Captured::IcmpError(e) = c else {
+            panic!("icmp")
+        };
         assert_eq!((e.icmp_type, e.code), (11, 0));
         assert_eq!(e.from, Ipv4Addr::new(203, 0, 113, 1));
         assert_eq!(e.quote.flow(), Some(flow()));
@@ -205,7 +218,9 @@ mod tests {
         padded.resize(128, 0);
         let ext = [0x20, 0, 0, 0, 0, 8, 1, 1, 0, 0, 0, 0];
         let c = parse_captured(&time_exceeded(&padded, 32, &ext)).expect("parse");
-        let Captured::IcmpError(e) = c else { panic!("icmp") };
+        let Captured::IcmpError(e) = c else {
+            panic!("icmp")
+        };
         assert_eq!(e.quote.len(), 128);
         assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
     }
@@ -214,7 +229,9 @@ mod tests {
     fn short_quotes_parse() {
         for n in [28, 40] {
             let c = parse_captured(&time_exceeded(&probe()[..n], 0, &[])).expect("parse");
-            let Captured::IcmpError(e) = c else { panic!("icmp") };
+            let Captured::IcmpError(e) = c else {
+                panic!("icmp")
+            };
             assert_eq!(e.quote.len(), n);
             assert_eq!(e.quote.flow(), Some(flow()));
         }
@@ -227,7 +244,10 @@ mod tests {
         assert_eq!(s.src, flow().local);
         assert_eq!(s.ip_ttl, 1);
         assert_eq!(&s.segment.payload[..], b"STARTTLS\r\n");
-        assert!(matches!(parse_captured(&probe()[..45]), Err(PacketError::Truncated(_))));
+        assert!(matches!(
+            parse_captured(&probe()[..45]),
+            Err(PacketError::Truncated(_))
+        ));
     }
 
     #[test]
@@ -237,7 +257,10 @@ mod tests {
         assert!(parse_captured(&[0x60; 60]).is_err());
         let mut udp = probe();
         udp[9] = 17;
-        assert!(matches!(parse_captured(&udp), Err(PacketError::Unexpected(17))));
+        assert!(matches!(
+            parse_captured(&udp),
+            Err(PacketError::Unexpected(17))
+        ));
         let full = time_exceeded(&probe(), 0, &[]);
         for n in 0..full.len() {
             let _ = parse_captured(&full[..n]);

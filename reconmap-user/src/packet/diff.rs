@@ -26,9 +26,21 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
             }
         };
         let tos = |h: &Ipv4HeaderSlice<'_>| (h.dcp().value() << 2) | h.ecn().value();
-        field("ip.tos", format!("{:#04x}", tos(s)), format!("{:#04x}", tos(r)));
-        field("ip.total_len", s.total_len().to_string(), r.total_len().to_string());
-        field("ip.id", format!("{:#06x}", s.identification()), format!("{:#06x}", r.identification()));
+        field(
+            "ip.tos",
+            format!("{:#04x}", tos(s)),
+            format!("{:#04x}", tos(r)),
+        );
+        field(
+            "ip.total_len",
+            s.total_len().to_string(),
+            r.total_len().to_string(),
+        );
+        field(
+            "ip.id",
+            format!("{:#06x}", s.identification()),
+            format!("{:#06x}", r.identification()),
+        );
         let flags = |h: &Ipv4HeaderSlice<'_>| {
             format!(
                 "{}{} off={}",
@@ -38,9 +50,21 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
             )
         };
         field("ip.flags", flags(s), flags(r));
-        field("ip.protocol", s.protocol().0.to_string(), r.protocol().0.to_string());
-        field("ip.src", s.source_addr().to_string(), r.source_addr().to_string());
-        field("ip.dst", s.destination_addr().to_string(), r.destination_addr().to_string());
+        field(
+            "ip.protocol",
+            s.protocol().0.to_string(),
+            r.protocol().0.to_string(),
+        );
+        field(
+            "ip.src",
+            s.source_addr().to_string(),
+            r.source_addr().to_string(),
+        );
+        field(
+            "ip.dst",
+            s.destination_addr().to_string(),
+            r.destination_addr().to_string(),
+        );
         field("ip.options", hex(s.options()), hex(r.options()));
     }
 
@@ -62,7 +86,9 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
     ];
     let mut checksum_change = None;
     for (name, range) in tcp_fields {
-        let (Some(a), Some(b)) = (st.get(range.clone()), qt.get(range)) else { continue };
+        let (Some(a), Some(b)) = (st.get(range.clone()), qt.get(range)) else {
+            continue;
+        };
         if a == b {
             continue;
         }
@@ -108,7 +134,9 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
     // explains it. Only when the whole payload is quoted unchanged and nothing else moved is a
     // checksum change itself evidence.
     if let Some(c) = checksum_change {
-        let whole_payload = quote.tcp_payload().is_some_and(|p| p.len() >= sent_payload.len());
+        let whole_payload = quote
+            .tcp_payload()
+            .is_some_and(|p| p.len() >= sent_payload.len());
         if changes.is_empty() && payload == PayloadStatus::Intact && whole_payload {
             changes.push(c);
         }
@@ -221,7 +249,10 @@ mod tests {
         assert_eq!(cut.payload, PayloadStatus::Intact);
         let mut bad = q[..44].to_vec();
         bad[40] = b'X';
-        assert!(matches!(diff_quote(&sent(), &Quote::new(&bad)).payload, PayloadStatus::Modified { .. }));
+        assert!(matches!(
+            diff_quote(&sent(), &Quote::new(&bad)).payload,
+            PayloadStatus::Modified { .. }
+        ));
     }
 
     #[test]

@@ -156,7 +156,10 @@ mod tests {
         // Padding beyond the quoted datagram's total length is not payload.
         let mut padded = d.clone();
         padded.extend_from_slice(&[0; 6]);
-        assert_eq!(Quote::new(&padded).tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
+        assert_eq!(
+            Quote::new(&padded).tcp_payload(),
+            Some(&b"STARTTLS\r\n"[..])
+        );
     }
 
     #[test]

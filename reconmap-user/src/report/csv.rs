@@ -28,7 +28,14 @@ pub fn to_csv_row(r: &Report) -> String {
     let hops: Vec<String> = r
         .hops
         .iter()
-        .map(|h| format!("{}:{}:{}", h.ttl, h.addr.map_or("*".to_string(), |a| a.to_string()), h.payload))
+        .map(|h| {
+            format!(
+                "{}:{}:{}",
+                h.ttl,
+                h.addr.map_or("*".to_string(), |a| a.to_string()),
+                h.payload
+            )
+        })
         .collect();
     let fields = [
         r.target.clone(),
@@ -37,14 +44,22 @@ pub fn to_csv_row(r: &Report) -> String {
         opt(after.and_then(|h| h.addr).map(|a| a.to_string())),
         opt(at.map(|h| h.ttl.to_string())),
         opt(at.and_then(|h| h.addr).map(|a| a.to_string())),
-        opt(r.smtp.starttls_reply.as_ref().map(|x| format!("{} {}", x.code, x.text()))),
+        opt(r
+            .smtp
+            .starttls_reply
+            .as_ref()
+            .map(|x| format!("{} {}", x.code, x.text()))),
         r.smtp.starttls_advertised.to_string(),
         r.smtp.banner_masked.to_string(),
         r.smtp.masked_keywords.join(" "),
         hops.join(" "),
         r.reason.clone(),
     ];
-    fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(",")
+    fields
+        .iter()
+        .map(|f| quote(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// RFC 4180 quoting when needed.

@@ -68,7 +68,11 @@ impl From<&HopRecord> for HopOut {
                 PayloadStatus::Modified { quoted } => Some(escape_bytes(quoted)),
                 _ => None,
             },
-            changes: h.diff.as_ref().map(|d| d.changes.clone()).unwrap_or_default(),
+            changes: h
+                .diff
+                .as_ref()
+                .map(|d| d.changes.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -158,7 +162,10 @@ fn payload_name(p: &PayloadStatus) -> &'static str {
 
 /// Bytes as text with non-printables escaped (`XXXXXXXX\r\n`).
 pub fn escape_bytes(b: &[u8]) -> String {
-    b.iter().flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect()
+    b.iter()
+        .flat_map(|&c| std::ascii::escape_default(c))
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,8 +21,16 @@ impl Paint {
 pub fn render_table(r: &Report, color: bool) -> String {
     let p = Paint { on: color };
     let mut s = String::new();
-    let _ = writeln!(s, "reconmap: STARTTLS path to {} from {}", r.target, r.prober);
-    let _ = writeln!(s, "{:>3}  {:<16} {:>9} {:>6}  {}", "ttl", "hop", "rtt", "quote", "STARTTLS as quoted");
+    let _ = writeln!(
+        s,
+        "reconmap: STARTTLS path to {} from {}",
+        r.target, r.prober
+    );
+    let _ = writeln!(
+        s,
+        "{:>3}  {:<16} {:>9} {:>6}  STARTTLS as quoted",
+        "ttl", "hop", "rtt", "quote"
+    );
     for h in &r.hops {
         let addr = h.addr.map_or("*".to_string(), |a| a.to_string());
         let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.1} ms"));
@@ -31,7 +39,10 @@ pub fn render_table(r: &Report, color: bool) -> String {
             "intact" => p.wrap("32", "intact"),
             "modified" => p.wrap(
                 "1;31",
-                &format!("MODIFIED \"{}\"", h.quoted_payload.as_deref().unwrap_or_default()),
+                &format!(
+                    "MODIFIED \"{}\"",
+                    h.quoted_payload.as_deref().unwrap_or_default()
+                ),
             ),
             "short" => p.wrap("33", "short quote (no payload)"),
             _ => p.wrap("2", "no reply"),
@@ -43,16 +54,25 @@ pub fn render_table(r: &Report, color: bool) -> String {
         for c in &h.changes {
             let _ = write!(extra, " [{} {}->{}]", c.field, c.sent, c.quoted);
         }
-        let _ = writeln!(s, "{:>3}  {:<16} {:>9} {:>6}  {status}{extra}", h.ttl, addr, rtt, qlen);
+        let _ = writeln!(
+            s,
+            "{:>3}  {:<16} {:>9} {:>6}  {status}{extra}",
+            h.ttl, addr, rtt, qlen
+        );
     }
     let reply = |x: &Option<crate::smtp::Reply>| {
-        x.as_ref().map_or("-".to_string(), |r| format!("{} {}", r.code, r.text()))
+        x.as_ref()
+            .map_or("-".to_string(), |r| format!("{} {}", r.code, r.text()))
     };
     let _ = writeln!(s, "server   banner:   {}", reply(&r.smtp.banner));
     let ehlo = if r.smtp.helo_fallback {
         format!("HELO fallback: {}", reply(&r.smtp.helo))
     } else {
-        let adv = if r.smtp.starttls_advertised { "STARTTLS advertised" } else { "STARTTLS not advertised" };
+        let adv = if r.smtp.starttls_advertised {
+            "STARTTLS advertised"
+        } else {
+            "STARTTLS not advertised"
+        };
         let masked = if r.smtp.masked_keywords.is_empty() {
             String::new()
         } else {
@@ -64,7 +84,9 @@ pub fn render_table(r: &Report, color: bool) -> String {
     let _ = writeln!(s, "         STARTTLS: {}", reply(&r.smtp.starttls_reply));
     let verdict = match r.verdict {
         Verdict::Clean => p.wrap("1;32", r.verdict.name()),
-        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => p.wrap("1;33", r.verdict.name()),
+        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => {
+            p.wrap("1;33", r.verdict.name())
+        }
         _ => p.wrap("1;31", r.verdict.name()),
     };
     let _ = writeln!(s, "verdict: {verdict}");
@@ -75,7 +97,11 @@ pub fn render_table(r: &Report, color: bool) -> String {
             None => format!("hop {}", seg.after.ttl),
         };
         let at = seg.at.map_or("the server".to_string(), |h| {
-            format!("hop {} ({})", h.ttl, h.addr.map_or("?".to_string(), |a| a.to_string()))
+            format!(
+                "hop {} ({})",
+                h.ttl,
+                h.addr.map_or("?".to_string(), |a| a.to_string())
+            )
         });
         let _ = writeln!(s, "segment: after {after}, at {at}");
     }

@@ -73,7 +73,8 @@ fn json_has_the_documented_schema() {
     assert_eq!(v["hops"][0]["quote_len"], 50);
     assert_eq!(v["started_at"], "1970-01-01T00:00:00.000Z");
     let clean = Report::build(input(None));
-    let v: serde_json::Value = serde_json::from_str(&to_json(&clean).expect("json")).expect("parse");
+    let v: serde_json::Value =
+        serde_json::from_str(&to_json(&clean).expect("json")).expect("parse");
     assert_eq!(v["verdict"], "clean");
     assert!(v["segment"].is_null());
 }

@@ -27,7 +27,12 @@ const SPECIAL_PURPOSE: &[&str] = &[
 ];
 
 /// The documentation and benchmarking ranges the lab uses; `--allow-lab-ranges` lets them through.
-pub const LAB_RANGES: &[&str] = &["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15"];
+pub const LAB_RANGES: &[&str] = &[
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "198.18.0.0/15",
+];
 
 /// A bad blocklist line.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +72,12 @@ impl Blocklist {
             if line.is_empty() {
                 continue;
             }
-            let cidr: Cidr = line.parse().map_err(|e: super::cidr::CidrError| BlocklistError {
-                line: i + 1,
-                reason: e.to_string(),
-            })?;
+            let cidr: Cidr = line
+                .parse()
+                .map_err(|e: super::cidr::CidrError| BlocklistError {
+                    line: i + 1,
+                    reason: e.to_string(),
+                })?;
             self.prefixes.push((cidr, "blocklist file"));
             added += 1;
         }
@@ -79,7 +86,10 @@ impl Blocklist {
 
     /// Why `ip` is blocked, if it is.
     pub fn blocks(&self, ip: Ipv4Addr) -> Option<&'static str> {
-        self.prefixes.iter().find(|(c, _)| c.contains(ip)).map(|(_, why)| *why)
+        self.prefixes
+            .iter()
+            .find(|(c, _)| c.contains(ip))
+            .map(|(_, why)| *why)
     }
 
     pub fn len(&self) -> usize {
@@ -118,7 +128,9 @@ mod tests {
         assert!(b.blocks(Ipv4Addr::new(198, 18, 1, 200)).is_some());
         assert!(b.blocks(Ipv4Addr::new(198, 18, 2, 7)).is_some());
         assert!(b.blocks(Ipv4Addr::new(198, 18, 2, 8)).is_none());
-        let err = b.add_text("198.18.0.0/16\nnonsense\n").expect_err("bad line");
+        let err = b
+            .add_text("198.18.0.0/16\nnonsense\n")
+            .expect_err("bad line");
         assert_eq!(err.line, 2);
     }
 }

@@ -89,9 +89,18 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        assert!(matches!("192.0.2.0/33".parse::<Cidr>(), Err(CidrError::Length(_))));
-        assert!(matches!("192.0.2.0/x".parse::<Cidr>(), Err(CidrError::Length(_))));
-        assert!(matches!("300.0.2.0/24".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+        assert!(matches!(
+            "192.0.2.0/33".parse::<Cidr>(),
+            Err(CidrError::Length(_))
+        ));
+        assert!(matches!(
+            "192.0.2.0/x".parse::<Cidr>(),
+            Err(CidrError::Length(_))
+        ));
+        assert!(matches!(
+            "300.0.2.0/24".parse::<Cidr>(),
+            Err(CidrError::Syntax(_))
+        ));
         assert!(matches!("".parse::<Cidr>(), Err(CidrError::Syntax(_))));
     }
 }

@@ -82,7 +82,9 @@ impl Shard {
             return Err("--shards must be at least 1".to_string());
         }
         if index >= count {
-            return Err(format!("--shard {index} is out of range for --shards {count} (0..{count})"));
+            return Err(format!(
+                "--shard {index} is out of range for --shards {count} (0..{count})"
+            ));
         }
         Ok(Self { index, count })
     }
@@ -124,9 +126,15 @@ mod tests {
 
     #[test]
     fn same_seed_same_order_other_seed_other_order() {
-        let a: Vec<u64> = (0..100).filter_map(|i| Permutation::new(100, 7).at(i)).collect();
-        let b: Vec<u64> = (0..100).filter_map(|i| Permutation::new(100, 7).at(i)).collect();
-        let c: Vec<u64> = (0..100).filter_map(|i| Permutation::new(100, 8).at(i)).collect();
+        let a: Vec<u64> = (0..100)
+            .filter_map(|i| Permutation::new(100, 7).at(i))
+            .collect();
+        let b: Vec<u64> = (0..100)
+            .filter_map(|i| Permutation::new(100, 7).at(i))
+            .collect();
+        let c: Vec<u64> = (0..100)
+            .filter_map(|i| Permutation::new(100, 8).at(i))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         // Not the identity: consecutive targets are spread out.

@@ -49,12 +49,20 @@ impl ResultsWriter {
         };
         let mut state = ResumeState::default();
         let file = if resume && path.exists() {
-            let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io)?;
             let mut text = Vec::new();
             file.read_to_end(&mut text).map_err(io)?;
             let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
             state.truncated_bytes = (text.len() - complete) as u64;
-            for line in text.get(..complete).unwrap_or_default().split(|&b| b == b'\n') {
+            for line in text
+                .get(..complete)
+                .unwrap_or_default()
+                .split(|&b| b == b'\n')
+            {
                 if line.is_empty() {
                     continue;
                 }
@@ -70,7 +78,9 @@ impl ResultsWriter {
             file
         } else {
             if path.exists() && !resume {
-                let is_empty = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false);
+                let is_empty = std::fs::metadata(path)
+                    .map(|m| m.len() == 0)
+                    .unwrap_or(false);
                 if !is_empty {
                     return Err(ResultsError::Exists {
                         path: path.to_path_buf(),
@@ -138,7 +148,10 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("reconmap-results-{}-{name}.jsonl", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "reconmap-results-{}-{name}.jsonl",
+            std::process::id()
+        ))
     }
 
     #[test]
@@ -154,7 +167,8 @@ mod tests {
         assert!(state.done.contains(&"192.0.2.1:25".parse().expect("addr")));
         assert_eq!(state.unreadable_lines, 1);
         assert!(state.truncated_bytes > 0);
-        w.write_record("{\"target\":\"192.0.2.2:25\",\"verdict\":\"clean\"}").expect("write");
+        w.write_record("{\"target\":\"192.0.2.2:25\",\"verdict\":\"clean\"}")
+            .expect("write");
         drop(w);
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 3);
@@ -166,7 +180,10 @@ mod tests {
     fn refuses_to_overwrite_without_resume() {
         let path = tmp("exists");
         std::fs::write(&path, "{\"target\":\"192.0.2.1:25\"}\n").expect("write");
-        assert!(matches!(ResultsWriter::open(&path, false), Err(ResultsError::Exists { .. })));
+        assert!(matches!(
+            ResultsWriter::open(&path, false),
+            Err(ResultsError::Exists { .. })
+        ));
         let _ = std::fs::remove_file(&path);
     }
 }

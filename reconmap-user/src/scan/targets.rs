@@ -55,7 +55,9 @@ pub struct SystemResolver;
 
 impl Resolver for SystemResolver {
     fn resolve(&self, host: &str, port: u16) -> Result<Ipv4Addr, String> {
-        let addrs = (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?;
+        let addrs = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve: {e}"))?;
         addrs
             .filter_map(|a| match a {
                 std::net::SocketAddr::V4(v4) => Some(*v4.ip()),
@@ -68,7 +70,12 @@ impl Resolver for SystemResolver {
 
 impl TargetList {
     /// Parses a list. `default_port` applies where a line gives none.
-    pub fn parse(text: &str, format: &ListFormat, default_port: u16, resolver: &dyn Resolver) -> Self {
+    pub fn parse(
+        text: &str,
+        format: &ListFormat,
+        default_port: u16,
+        resolver: &dyn Resolver,
+    ) -> Self {
         let mut list = Self::default();
         let mut column: Option<usize> = None;
         for (i, raw) in text.lines().enumerate() {
@@ -79,7 +86,10 @@ impl TargetList {
                     let fields = split_csv(raw);
                     match column {
                         None => {
-                            match fields.iter().position(|f| f.trim().eq_ignore_ascii_case(name)) {
+                            match fields
+                                .iter()
+                                .position(|f| f.trim().eq_ignore_ascii_case(name))
+                            {
                                 Some(c) => column = Some(c),
                                 None => {
                                     list.bad_lines.push(BadLine {
@@ -155,7 +165,9 @@ impl TargetList {
 
 fn parse_entry(field: &str, default_port: u16, resolver: &dyn Resolver) -> Result<Block, String> {
     if field.contains('/') {
-        let cidr: Cidr = field.parse().map_err(|e: super::cidr::CidrError| e.to_string())?;
+        let cidr: Cidr = field
+            .parse()
+            .map_err(|e: super::cidr::CidrError| e.to_string())?;
         return Ok(Block {
             first: cidr.first(),
             count: cidr.size(),
@@ -236,11 +248,15 @@ mod tests {
 
     #[test]
     fn lines_with_comments_ports_prefixes_and_hostnames() {
-        let text = "# list\n192.0.2.1\n\n192.0.2.2:587  # submission\n198.18.0.0/30\nmx.lab.example\n";
+        let text =
+            "# list\n192.0.2.1\n\n192.0.2.2:587  # submission\n198.18.0.0/30\nmx.lab.example\n";
         let l = TargetList::parse(text, &ListFormat::Lines, 25, &FakeResolver);
         assert!(l.bad_lines.is_empty(), "{:?}", l.bad_lines);
         assert_eq!(l.len(), 7);
-        let all: Vec<String> = (0..l.len()).filter_map(|i| l.get(i)).map(|a| a.to_string()).collect();
+        let all: Vec<String> = (0..l.len())
+            .filter_map(|i| l.get(i))
+            .map(|a| a.to_string())
+            .collect();
         assert_eq!(
             all,
             [
@@ -278,10 +294,20 @@ mod tests {
             &FakeResolver,
         );
         assert_eq!(l.len(), 2);
-        assert_eq!(l.get(1).map(|a| a.to_string()).as_deref(), Some("192.0.2.11:26"));
+        assert_eq!(
+            l.get(1).map(|a| a.to_string()).as_deref(),
+            Some("192.0.2.11:26")
+        );
         assert_eq!(l.bad_lines.len(), 1);
         assert_eq!(l.bad_lines[0].line, 4);
-        let missing = TargetList::parse("a,b\n1,2\n", &ListFormat::Csv { column: "ip".into() }, 25, &FakeResolver);
+        let missing = TargetList::parse(
+            "a,b\n1,2\n",
+            &ListFormat::Csv {
+                column: "ip".into(),
+            },
+            25,
+            &FakeResolver,
+        );
         assert!(missing.is_empty());
         assert!(missing.bad_lines[0].reason.contains("no column"));
     }

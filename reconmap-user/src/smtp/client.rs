@@ -41,7 +41,10 @@ pub enum SmtpError {
     #[error("server sent more than {0} bytes")]
     TooMuchData(usize),
     #[error("no reply to {phase} within {limit:?}")]
-    ReplyTimeout { phase: &'static str, limit: Duration },
+    ReplyTimeout {
+        phase: &'static str,
+        limit: Duration,
+    },
     #[error("session longer than {0:?}")]
     SessionTimeout(Duration),
     #[error("unexpected data from the server after the session ended")]
@@ -214,7 +217,10 @@ impl SmtpClient {
         if now >= self.started + self.limits.session_timeout {
             return Err(self.fail(SmtpError::SessionTimeout(self.limits.session_timeout)));
         }
-        if self.waiting_since.is_some_and(|t| now >= t + self.limits.reply_timeout) {
+        if self
+            .waiting_since
+            .is_some_and(|t| now >= t + self.limits.reply_timeout)
+        {
             let e = SmtpError::ReplyTimeout {
                 phase: self.phase.name(),
                 limit: self.limits.reply_timeout,
@@ -248,7 +254,9 @@ impl SmtpClient {
 
     fn start_tls(&mut self) {
         self.actions
-            .push_back(SmtpAction::SendStartTls(Bytes::from_static(b"STARTTLS\r\n")));
+            .push_back(SmtpAction::SendStartTls(Bytes::from_static(
+                b"STARTTLS\r\n",
+            )));
         self.phase = SmtpPhase::StartTls;
         // The reply timer starts when the engine reports the segment sent.
         self.waiting_since = None;
@@ -331,7 +339,10 @@ mod tests {
 
     fn client() -> (SmtpClient, Instant) {
         let t = Instant::now();
-        (SmtpClient::new("probe.invalid", SmtpLimits::default(), t), t)
+        (
+            SmtpClient::new("probe.invalid", SmtpLimits::default(), t),
+            t,
+        )
     }
 
     #[test]
@@ -339,10 +350,12 @@ mod tests {
         let (mut c, t) = client();
         c.feed(t, b"220 mail.lab ESMTP\r\n").expect("banner");
         assert_eq!(sent(&mut c), ["EHLO probe.invalid\r\n"]);
-        c.feed(t, b"250-mail.lab\r\n250-STARTTLS\r\n250 8BITMIME\r\n").expect("ehlo");
+        c.feed(t, b"250-mail.lab\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+            .expect("ehlo");
         assert_eq!(sent(&mut c), ["sweep:STARTTLS\r\n"]);
         c.starttls_sent(t);
-        c.feed(t, b"220 2.0.0 Ready to start TLS\r\n").expect("reply");
+        c.feed(t, b"220 2.0.0 Ready to start TLS\r\n")
+            .expect("reply");
         assert_eq!(sent(&mut c), ["close"]);
         let o = c.observations();
         assert!(o.starttls_advertised && !o.banner_masked && o.masked_keywords.is_empty());
@@ -353,12 +366,19 @@ mod tests {
     #[test]
     fn stripped_session_records_masks_and_echo_then_quits() {
         let (mut c, t) = client();
-        c.feed(t, b"220 ******************************2***0**\r\n").expect("banner");
+        c.feed(t, b"220 ******************************2***0**\r\n")
+            .expect("banner");
         sent(&mut c);
-        c.feed(t, b"250-mail.lab\r\n250-XXXXXXXA\r\n250 DSN\r\n").expect("ehlo");
-        assert_eq!(sent(&mut c), ["sweep:STARTTLS\r\n"], "STARTTLS is sent although not advertised");
+        c.feed(t, b"250-mail.lab\r\n250-XXXXXXXA\r\n250 DSN\r\n")
+            .expect("ehlo");
+        assert_eq!(
+            sent(&mut c),
+            ["sweep:STARTTLS\r\n"],
+            "STARTTLS is sent although not advertised"
+        );
         c.starttls_sent(t);
-        c.feed(t, b"500 5.5.1 Command unrecognized: \"XXXXXXXX\"\r\n").expect("reply");
+        c.feed(t, b"500 5.5.1 Command unrecognized: \"XXXXXXXX\"\r\n")
+            .expect("reply");
         assert_eq!(sent(&mut c), ["QUIT\r\n"]);
         c.feed(t, b"221 bye\r\n").expect("quit");
         assert_eq!(sent(&mut c), ["close"]);

@@ -26,10 +26,11 @@ pub fn masked_keywords(ehlo: &Reply) -> Vec<String> {
 
 /// Whether the EHLO reply lists STARTTLS.
 pub fn advertises_starttls(ehlo: &Reply) -> bool {
-    ehlo.lines
-        .iter()
-        .skip(1)
-        .any(|l| l.split_whitespace().next().is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS")))
+    ehlo.lines.iter().skip(1).any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
+    })
 }
 
 /// A rewritten command echoed in a reply, e.g. `500 ... unrecognized: "XXXXXXXX"`: the first run
@@ -64,17 +65,32 @@ mod tests {
 
     #[test]
     fn pix_banner_masking() {
-        assert!(banner_masked(&reply(220, &["*****************************0*2*****2*00*"])));
+        assert!(banner_masked(&reply(
+            220,
+            &["*****************************0*2*****2*00*"]
+        )));
         assert!(!banner_masked(&reply(220, &["mail.lab ESMTP Postfix"])));
         assert!(!banner_masked(&reply(220, &["** 20"])));
     }
 
     #[test]
     fn ehlo_keyword_masking_and_advertisement() {
-        let masked = reply(250, &["mail.lab", "PIPELINING", "XXXXXXXA", "8BITMIME", "XCLIENT NAME"]);
+        let masked = reply(
+            250,
+            &[
+                "mail.lab",
+                "PIPELINING",
+                "XXXXXXXA",
+                "8BITMIME",
+                "XCLIENT NAME",
+            ],
+        );
         assert_eq!(masked_keywords(&masked), ["XXXXXXXA"]);
         assert!(!advertises_starttls(&masked));
-        let clean = reply(250, &["mail.lab", "PIPELINING", "starttls", "XXXXXXXX is our name"]);
+        let clean = reply(
+            250,
+            &["mail.lab", "PIPELINING", "starttls", "XXXXXXXX is our name"],
+        );
         assert!(advertises_starttls(&clean));
         assert_eq!(masked_keywords(&clean), ["XXXXXXXX"]);
         // The greeting line is never a keyword.
@@ -85,6 +101,9 @@ mod tests {
     fn echo_of_a_rewritten_command() {
         let r = reply(500, &["5.5.1 Command unrecognized: \"XXXXXXXX\""]);
         assert_eq!(echoed_rewrite(&r).as_deref(), Some("XXXXXXXX"));
-        assert_eq!(echoed_rewrite(&reply(502, &["5.5.2 Error: command not recognized"])), None);
+        assert_eq!(
+            echoed_rewrite(&reply(502, &["5.5.2 Error: command not recognized"])),
+            None
+        );
     }
 }

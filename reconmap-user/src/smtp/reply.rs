@@ -102,7 +102,9 @@ impl ReplyParser {
         let Some(digits) = digits else {
             return Err(ReplyError::Malformed(text));
         };
-        let code = digits.iter().fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
+        let code = digits
+            .iter()
+            .fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
         let sep = body.get(3).copied();
         let rest = body.get(4..).map(escape).unwrap_or_default();
         let last = match sep {
@@ -161,12 +163,16 @@ mod tests {
     fn single_and_multi_line_in_any_split() {
         let ehlo = b"250-mail.lab\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 CHUNKING\r\n";
         for split in 0..ehlo.len() {
-            let r = parse_all(&[b"220 mail.lab ESMTP\r\n", &ehlo[..split], &ehlo[split..]]).expect("parse");
+            let r = parse_all(&[b"220 mail.lab ESMTP\r\n", &ehlo[..split], &ehlo[split..]])
+                .expect("parse");
             assert_eq!(r.len(), 2);
             assert_eq!(r[0].code, 220);
             assert_eq!(r[0].lines, ["mail.lab ESMTP"]);
             assert_eq!(r[1].code, 250);
-            assert_eq!(r[1].lines, ["mail.lab", "PIPELINING", "STARTTLS", "CHUNKING"]);
+            assert_eq!(
+                r[1].lines,
+                ["mail.lab", "PIPELINING", "STARTTLS", "CHUNKING"]
+            );
         }
     }
 
@@ -180,13 +186,31 @@ mod tests {
 
     #[test]
     fn malformed_and_over_limit_replies_are_errors() {
-        assert!(matches!(parse_all(&[b"hello\r\n"]), Err(ReplyError::Malformed(_))));
-        assert!(matches!(parse_all(&[b"22 x\r\n"]), Err(ReplyError::Malformed(_))));
-        assert!(matches!(parse_all(&[b"220x\r\n"]), Err(ReplyError::Malformed(_))));
-        assert!(matches!(parse_all(&[b"250-a\r\n251 b\r\n"]), Err(ReplyError::MixedCodes(250, 251))));
+        assert!(matches!(
+            parse_all(&[b"hello\r\n"]),
+            Err(ReplyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_all(&[b"22 x\r\n"]),
+            Err(ReplyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_all(&[b"220x\r\n"]),
+            Err(ReplyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_all(&[b"250-a\r\n251 b\r\n"]),
+            Err(ReplyError::MixedCodes(250, 251))
+        ));
         let long = vec![b'2'; 5000];
-        assert!(matches!(parse_all(&[&long]), Err(ReplyError::LineTooLong(_))));
+        assert!(matches!(
+            parse_all(&[&long]),
+            Err(ReplyError::LineTooLong(_))
+        ));
         let many = b"250-x\r\n".repeat(200);
-        assert!(matches!(parse_all(&[&many]), Err(ReplyError::TooManyLines(_))));
+        assert!(matches!(
+            parse_all(&[&many]),
+            Err(ReplyError::TooManyLines(_))
+        ));
     }
 }

@@ -89,7 +89,8 @@ impl TcpClient {
     /// Queues data; returns the sequence number of its first byte.
     pub fn send(&mut self, data: &[u8]) -> Result<SeqNumber, TcpError> {
         match self.state {
-            TcpState::SynSent | TcpState::Established | TcpState::CloseWait if !self.fin_queued => {}
+            TcpState::SynSent | TcpState::Established | TcpState::CloseWait if !self.fin_queued => {
+            }
             s => return Err(TcpError::InvalidState(s)),
         }
         if self.send_buf.len() + data.len() > SEND_BUFFER {
@@ -111,7 +112,10 @@ impl TcpClient {
 
     /// Ends the connection at once; returns the RST to send (if the peer knows of us).
     pub fn abort(&mut self) -> Option<TcpSegment> {
-        let synchronized = !matches!(self.state, TcpState::Closed | TcpState::SynSent | TcpState::TimeWait);
+        let synchronized = !matches!(
+            self.state,
+            TcpState::Closed | TcpState::SynSent | TcpState::TimeWait
+        );
         self.state = TcpState::Closed;
         self.rtx_at = None;
         if !synchronized {
@@ -165,13 +169,24 @@ impl TcpClient {
         if self.state == TcpState::Closed {
             return None;
         }
-        let sendable = self.has_unsent_data() && !self.hold_until.is_some_and(|h| self.last_now.is_some_and(|n| n < h));
+        let held = match (self.hold_until, self.last_now) {
+            (Some(h), Some(n)) => n < h,
+            _ => false,
+        };
+        let sendable = self.has_unsent_data() && !held;
         let fin_due = self.fin_queued && self.fin_seq.is_none() && !self.has_unsent_data();
-        if self.ack_pending || (self.state == TcpState::SynSent && !self.syn_sent) || sendable || fin_due {
+        if self.ack_pending
+            || (self.state == TcpState::SynSent && !self.syn_sent)
+            || sendable
+            || fin_due
+        {
             return self.last_now;
         }
         let hold = self.hold_until.filter(|_| self.has_unsent_data());
-        [self.rtx_at, self.time_wait_until, hold].into_iter().flatten().min()
+        [self.rtx_at, self.time_wait_until, hold]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn synchronized(&self) -> bool {
@@ -208,8 +223,15 @@ impl TcpClient {
     }
 
     fn window_field(&self) -> u16 {
-        let free = self.recv.as_ref().map_or(self.cfg.recv_buffer, Reassembly::window);
-        let shift = if self.peer_wscale.is_some() { self.cfg.window_scale } else { 0 };
+        let free = self
+            .recv
+            .as_ref()
+            .map_or(self.cfg.recv_buffer, Reassembly::window);
+        let shift = if self.peer_wscale.is_some() {
+            self.cfg.window_scale
+        } else {
+            0
+        };
         u16::try_from(free >> shift).unwrap_or(u16::MAX)
     }
 
@@ -264,16 +286,30 @@ impl TcpClient {
             return Some(self.syn_segment(now));
         }
         // Data.
-        if self.has_unsent_data() && !self.held(now) && self.synchronized() && self.state != TcpState::TimeWait {
+        if self.has_unsent_data()
+            && !self.held(now)
+            && self.synchronized()
+            && self.state != TcpState::TimeWait
+        {
             let sent = usize::try_from((self.snd_nxt - self.snd_una).max(0)).unwrap_or(0);
-            let in_flight_room = usize::try_from(self.snd_wnd).unwrap_or(usize::MAX).saturating_sub(sent);
+            let in_flight_room = usize::try_from(self.snd_wnd)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(sent);
             // With a closed window, still send one segment when nothing is in flight, so the
             // connection cannot stall (the peer's answer reopens the window).
-            let room = if in_flight_room == 0 && sent == 0 { self.send_mss } else { in_flight_room };
+            let room = if in_flight_room == 0 && sent == 0 {
+                self.send_mss
+            } else {
+                in_flight_room
+            };
             let len = (self.send_buf.len() - sent).min(self.send_mss).min(room);
             if len > 0 {
                 let seq = self.snd_nxt;
-                let seg = self.data_segment(now, seq, self.send_buf.get(sent..sent + len).unwrap_or_default());
+                let seg = self.data_segment(
+                    now,
+                    seq,
+                    self.send_buf.get(sent..sent + len).unwrap_or_default(),
+                );
                 self.snd_nxt = self.snd_nxt + len;
                 self.ack_pending = false;
                 self.arm_timer(now);
@@ -334,7 +370,11 @@ impl TcpClient {
             self.rtx_at = self.hold_until;
             return true;
         }
-        let limit = if self.state == TcpState::SynSent { self.cfg.syn_retries } else { self.cfg.data_retries };
+        let limit = if self.state == TcpState::SynSent {
+            self.cfg.syn_retries
+        } else {
+            self.cfg.data_retries
+        };
         if self.retries >= limit {
             self.state = TcpState::Closed;
             self.events.push(TcpEvent::TimedOut);
@@ -417,7 +457,9 @@ impl TcpClient {
         self.retries = 0;
         self.rto = self.cfg.initial_rto;
         self.ack_pending = true;
-        self.events.push(TcpEvent::Established { server_ttl: rx.ip_ttl });
+        self.events.push(TcpEvent::Established {
+            server_ttl: rx.ip_ttl,
+        });
         self.last_now = Some(now);
     }
 
@@ -431,7 +473,10 @@ impl TcpClient {
             if offset == 0 {
                 self.state = TcpState::Closed;
                 self.rtx_at = None;
-                self.events.push(TcpEvent::Reset { ttl: rx.ip_ttl, at: now });
+                self.events.push(TcpEvent::Reset {
+                    ttl: rx.ip_ttl,
+                    at: now,
+                });
             } else if offset > 0 && (offset as usize) < window.max(1) {
                 self.ack_pending = true;
             }
@@ -451,7 +496,10 @@ impl TcpClient {
             }
         }
         if !seg.payload.is_empty() {
-            if matches!(self.state, TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2) {
+            if matches!(
+                self.state,
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+            ) {
                 if let Some(r) = self.recv.as_mut() {
                     r.insert(seg.seq, &seg.payload);
                 }
@@ -478,7 +526,10 @@ impl TcpClient {
     }
 
     fn peer_fin_seen(&self) -> bool {
-        matches!(self.state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait)
+        matches!(
+            self.state,
+            TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait
+        )
     }
 
     fn fin_acked(&self) -> bool {
@@ -493,7 +544,9 @@ impl TcpClient {
 
     fn process_ack(&mut self, now: Instant, seg: &TcpSegment) {
         // Everything queued may be acknowledged: the sweep sends queued data itself.
-        let snd_max = self.snd_una + self.send_buf.len() + usize::from(self.fin_seq.is_some() && !self.fin_acked());
+        let snd_max = self.snd_una
+            + self.send_buf.len()
+            + usize::from(self.fin_seq.is_some() && !self.fin_acked());
         let advance = seg.ack - self.snd_una;
         let room = snd_max - self.snd_una;
         let shift = self.peer_wscale.unwrap_or(0);

@@ -35,7 +35,8 @@ impl Reassembly {
 
     /// Free space, announced as the receive window.
     pub fn window(&self) -> usize {
-        self.capacity.saturating_sub(self.ready.len() + self.pending_bytes)
+        self.capacity
+            .saturating_sub(self.ready.len() + self.pending_bytes)
     }
 
     /// Accepts `data` starting at `seq`; returns whether it was new (false for duplicates).
@@ -52,7 +53,9 @@ impl Reassembly {
             (seq, data)
         };
         // Never hold more than the window allows.
-        let limit = self.window().saturating_sub(usize::try_from((seq - self.next).max(0)).unwrap_or(usize::MAX));
+        let limit = self
+            .window()
+            .saturating_sub(usize::try_from((seq - self.next).max(0)).unwrap_or(usize::MAX));
         let data = data.get(..data.len().min(limit)).unwrap_or_default();
         if data.is_empty() {
             return false;
@@ -74,9 +77,7 @@ impl Reassembly {
     }
 
     fn drain_pending(&mut self) {
-        loop {
-            let Some((&key, _)) = self.pending.iter().next() else { break };
-            let Some(seg) = self.pending.remove(&key) else { break };
+        while let Some((key, seg)) = self.pending.pop_first() {
             self.pending_bytes -= seg.len();
             let seq = self.base + key as usize;
             let offset = seq - self.next;

@@ -108,8 +108,7 @@ fn test_syn_sent_timeout_retransmits_with_backoff_then_gives_up() {
     assert_eq!(all(&mut c, t0).len(), 1);
     let mut t = t0;
     let mut gaps = Vec::new();
-    loop {
-        let Some(next) = c.poll_at() else { break };
+    while let Some(next) = c.poll_at() {
         gaps.push(next - t);
         t = next;
         let segs = all(&mut c, t);
@@ -144,7 +143,11 @@ fn test_syn_sent_rst_refuses() {
     let mut c = client(t0);
     all(&mut c, t0);
     c.process(t0, &from_peer(0, ISN + 2, "R.", b""));
-    assert_eq!(c.state(), TcpState::SynSent, "RST with a wrong ACK is ignored");
+    assert_eq!(
+        c.state(),
+        TcpState::SynSent,
+        "RST with a wrong ACK is ignored"
+    );
     c.process(t0, &from_peer(0, ISN + 1, "R.", b""));
     assert_eq!(c.state(), TcpState::Closed);
     assert_eq!(c.take_events(), [TcpEvent::Refused { ttl: 60 }]);
@@ -183,7 +186,12 @@ fn test_established_send_data_is_acked_and_retransmitted_on_loss() {
     assert_eq!(again[0].seq, SeqNumber(ISN + 1));
     c.process(t1, &from_peer(PEER_ISN + 1, ISN + 9, ".", b""));
     assert!(c.all_data_acked());
-    assert_eq!(c.take_events(), [TcpEvent::Acked { upto: SeqNumber(ISN + 9) }]);
+    assert_eq!(
+        c.take_events(),
+        [TcpEvent::Acked {
+            upto: SeqNumber(ISN + 9)
+        }]
+    );
     assert_eq!(c.poll_at(), None);
 }
 

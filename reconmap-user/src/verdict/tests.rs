@@ -10,7 +10,9 @@ fn hop(ttl: u8, payload: Option<PayloadStatus>) -> HopRecord {
     HopRecord {
         ttl: TimeToLive(ttl),
         addr: payload.as_ref().map(|_| Ipv4Addr::new(203, 0, 113, ttl)),
-        rtt: payload.as_ref().map(|_| Duration::from_millis(u64::from(ttl))),
+        rtt: payload
+            .as_ref()
+            .map(|_| Duration::from_millis(u64::from(ttl))),
         icmp: payload.as_ref().map(|_| (11, 0)),
         attempts: 1,
         diff: payload.map(|p| QuoteDiff {
@@ -27,9 +29,12 @@ fn intact(ttl: u8) -> HopRecord {
 }
 
 fn modified(ttl: u8) -> HopRecord {
-    hop(ttl, Some(PayloadStatus::Modified {
-        quoted: b"XXXXXXXX\r\n".to_vec(),
-    }))
+    hop(
+        ttl,
+        Some(PayloadStatus::Modified {
+            quoted: b"XXXXXXXX\r\n".to_vec(),
+        }),
+    )
 }
 
 fn reply(code: u16, text: &str) -> Reply {
@@ -62,7 +67,10 @@ fn tcp() -> TcpObservations {
 }
 
 fn ttls(s: &Option<Segment>) -> (Option<u8>, Option<u8>) {
-    (s.map(|s| s.after.ttl.0), s.and_then(|s| s.at.map(|a| a.ttl.0)))
+    (
+        s.map(|s| s.after.ttl.0),
+        s.and_then(|s| s.at.map(|a| a.ttl.0)),
+    )
 }
 
 #[test]
@@ -76,7 +84,12 @@ fn clean_path_is_clean() {
 
 #[test]
 fn clean_with_short_and_silent_hops_is_still_clean() {
-    let hops = [intact(1), hop(2, None), hop(3, Some(PayloadStatus::Short)), intact(4)];
+    let hops = [
+        intact(1),
+        hop(2, None),
+        hop(3, Some(PayloadStatus::Short)),
+        intact(4),
+    ];
     let d = decide(PROBER, &hops, &smtp(Some(reply(220, "Ready"))), &tcp());
     assert_eq!(d.verdict, Verdict::Clean);
 }
@@ -89,17 +102,30 @@ fn modified_quote_locates_the_box() {
     let d = decide(PROBER, &hops, &s, &tcp());
     assert_eq!(d.verdict, Verdict::Stripped);
     assert_eq!(ttls(&d.segment), (Some(2), Some(3)));
-    assert_eq!(d.segment.and_then(|s| s.at).and_then(|a| a.addr), Some(Ipv4Addr::new(203, 0, 113, 3)));
+    assert_eq!(
+        d.segment.and_then(|s| s.at).and_then(|a| a.addr),
+        Some(Ipv4Addr::new(203, 0, 113, 3))
+    );
     assert!(d.evidence.iter().any(|e| e.contains("XXXXXXXX")));
 }
 
 #[test]
 fn silent_hops_between_widen_the_segment() {
     let hops = [intact(1), hop(2, None), modified(3)];
-    let d = decide(PROBER, &hops, &smtp(Some(reply(500, "unrecognized"))), &tcp());
+    let d = decide(
+        PROBER,
+        &hops,
+        &smtp(Some(reply(500, "unrecognized"))),
+        &tcp(),
+    );
     assert_eq!(ttls(&d.segment), (Some(1), Some(3)));
     let first = [modified(1)];
-    let d = decide(PROBER, &first, &smtp(Some(reply(500, "unrecognized"))), &tcp());
+    let d = decide(
+        PROBER,
+        &first,
+        &smtp(Some(reply(500, "unrecognized"))),
+        &tcp(),
+    );
     assert_eq!(ttls(&d.segment), (Some(0), Some(1)));
     assert_eq!(d.segment.map(|s| s.after.addr), Some(Some(PROBER)));
 }
@@ -117,7 +143,12 @@ fn echoed_rewrite_without_a_modified_quote_points_past_the_last_hop() {
 #[test]
 fn refused_but_advertised_or_masked_is_stripped_at_the_edge() {
     let hops = [intact(1), intact(2)];
-    let d = decide(PROBER, &hops, &smtp(Some(reply(502, "not recognized"))), &tcp());
+    let d = decide(
+        PROBER,
+        &hops,
+        &smtp(Some(reply(502, "not recognized"))),
+        &tcp(),
+    );
     assert_eq!(d.verdict, Verdict::Stripped);
     assert_eq!(ttls(&d.segment), (Some(2), None));
     let mut s = smtp(Some(reply(502, "not recognized")));
@@ -170,7 +201,11 @@ fn dropped_or_reset_starttls_is_blocked() {
 
 #[test]
 fn failed_handshake_is_unreachable() {
-    for outcome in [ConnectOutcome::Refused, ConnectOutcome::TimedOut, ConnectOutcome::Unreachable] {
+    for outcome in [
+        ConnectOutcome::Refused,
+        ConnectOutcome::TimedOut,
+        ConnectOutcome::Unreachable,
+    ] {
         let mut t = tcp();
         t.connect = outcome;
         let d = decide(PROBER, &[], &SmtpObservations::default(), &t);
@@ -188,8 +223,18 @@ fn missing_or_contradictory_evidence_is_inconclusive() {
     let d = decide(PROBER, &[], &s, &tcp());
     assert_eq!(d.verdict, Verdict::Inconclusive);
     assert!(d.reason.contains("EHLO"));
-    let d = decide(PROBER, &[intact(1), modified(2)], &smtp(Some(reply(220, "Ready"))), &tcp());
+    let d = decide(
+        PROBER,
+        &[intact(1), modified(2)],
+        &smtp(Some(reply(220, "Ready"))),
+        &tcp(),
+    );
     assert_eq!(d.verdict, Verdict::Inconclusive);
-    let d = decide(PROBER, &[intact(1)], &smtp(Some(reply(454, "TLS not available"))), &tcp());
+    let d = decide(
+        PROBER,
+        &[intact(1)],
+        &smtp(Some(reply(454, "TLS not available"))),
+        &tcp(),
+    );
     assert_eq!(d.verdict, Verdict::Inconclusive);
 }

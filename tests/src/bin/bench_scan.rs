@@ -31,7 +31,11 @@ fn main() -> Result<()> {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect::<Vec<_>>();
-    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        sizes
+    };
     let scenario = Scenario::builtin("many")?;
     let lab = Lab::up(&scenario).context("many lab")?;
     let all = lab.targets();
@@ -48,7 +52,17 @@ fn main() -> Result<()> {
 
     println!(
         "{:>7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>8} {:>10} {:>10} {:>7}",
-        "targets", "wall s", "traces/s", "pkts/s", "cpu s", "peak MiB", "B/sess", "correct", "kernel/s", "ratio", "drops"
+        "targets",
+        "wall s",
+        "traces/s",
+        "pkts/s",
+        "cpu s",
+        "peak MiB",
+        "B/sess",
+        "correct",
+        "kernel/s",
+        "ratio",
+        "drops"
     );
     for n in sizes {
         let targets = sample(&all, n);
@@ -85,7 +99,13 @@ fn sample(all: &[(SocketAddrV4, reconmap_lab::Expected)], n: usize) -> Vec<(Sock
         .collect()
 }
 
-fn scan(lab: &Lab, dir: &std::path::Path, tag: &str, targets: &[(SocketAddrV4, String)], concurrency: usize) -> Result<ScanRun> {
+fn scan(
+    lab: &Lab,
+    dir: &std::path::Path,
+    tag: &str,
+    targets: &[(SocketAddrV4, String)],
+    concurrency: usize,
+) -> Result<ScanRun> {
     let list = dir.join(format!("{tag}.txt"));
     let out = dir.join(format!("{tag}.jsonl"));
     let meta = dir.join(format!("{tag}.meta.json"));
@@ -99,8 +119,21 @@ fn scan(lab: &Lab, dir: &std::path::Path, tag: &str, targets: &[(SocketAddrV4, S
     let status = Command::new("ip")
         .args(["netns", "exec", lab.prober().name()])
         .arg(reconmap_bin())
-        .args(["scan", "--quiet", "--allow-lab-ranges", "--retries", "1", "--seed", "1"])
-        .args(["--concurrency", &concurrency.to_string(), "--rate", &RATE.to_string()])
+        .args([
+            "scan",
+            "--quiet",
+            "--allow-lab-ranges",
+            "--retries",
+            "1",
+            "--seed",
+            "1",
+        ])
+        .args([
+            "--concurrency",
+            &concurrency.to_string(),
+            "--rate",
+            &RATE.to_string(),
+        ])
         .arg("-i")
         .arg(&list)
         .arg("-o")
@@ -113,7 +146,10 @@ fn scan(lab: &Lab, dir: &std::path::Path, tag: &str, targets: &[(SocketAddrV4, S
     if !status.success() {
         bail!("reconmap scan failed ({status})");
     }
-    let expected: HashMap<String, &str> = targets.iter().map(|(a, v)| (a.to_string(), v.as_str())).collect();
+    let expected: HashMap<String, &str> = targets
+        .iter()
+        .map(|(a, v)| (a.to_string(), v.as_str()))
+        .collect();
     let text = std::fs::read_to_string(&out)?;
     let mut records = 0;
     let mut correct = 0;
@@ -149,7 +185,12 @@ fn kernel_client(lab: &Lab, targets: &[(SocketAddrV4, String)], concurrency: usi
                 std::thread::spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(a) = targets.get(i) else { break };
-                    let _ = reconmap_lab::smtp_session(*a, "bench.invalid", true, Duration::from_secs(10));
+                    let _ = reconmap_lab::smtp_session(
+                        *a,
+                        "bench.invalid",
+                        true,
+                        Duration::from_secs(10),
+                    );
                 })
             })
             .collect();
@@ -168,7 +209,8 @@ fn children_usage() -> (Duration, i64) {
     // SAFETY: valid pointer to a rusage struct.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
     let tv = |t: libc::timeval| {
-        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0)) + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
     };
     (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss)
 }

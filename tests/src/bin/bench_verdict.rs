@@ -24,8 +24,16 @@ fn main() -> Result<()> {
             })
             .collect::<Vec<_>>()
     })?;
-    let rtt = connects.iter().min().copied().context("no kernel TCP connect succeeded")?;
-    println!("wide-area: path RTT (min kernel TCP connect of {}) = {:.1} ms", connects.len(), ms(rtt));
+    let rtt = connects
+        .iter()
+        .min()
+        .copied()
+        .context("no kernel TCP connect succeeded")?;
+    println!(
+        "wide-area: path RTT (min kernel TCP connect of {}) = {:.1} ms",
+        connects.len(),
+        ms(rtt)
+    );
     println!(
         "{:>4} {:>12} {:>12} {:>12} {:>10} {:>10}",
         "run", "verdict", "verdict ms", "process ms", "verdict/RTT", "process/RTT"
@@ -35,7 +43,9 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let report = probe_json(lab.prober().name(), &target.to_string(), &[]);
         let wall = t.elapsed();
-        let verdict_ms = report["timing"]["verdict_ms"].as_f64().context("report has no timing.verdict_ms")?;
+        let verdict_ms = report["timing"]["verdict_ms"]
+            .as_f64()
+            .context("report has no timing.verdict_ms")?;
         let ratio = verdict_ms / ms(rtt);
         ratios.push(ratio);
         println!(
