@@ -33,7 +33,7 @@ pub fn render_table(r: &Report, color: bool) -> String {
     );
     for h in &r.hops {
         let addr = h.addr.map_or("*".to_string(), |a| a.to_string());
-        let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.1} ms"));
+        let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.2} ms"));
         let qlen = h.quote_len.map_or("-".to_string(), |q| q.to_string());
         let status = match h.payload {
             "intact" => p.wrap("32", "intact"),
