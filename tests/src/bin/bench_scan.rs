@@ -114,9 +114,8 @@ fn scan(
         writeln!(f, "{a}")?;
     }
     drop(f);
-    let before = children_usage();
     let t = Instant::now();
-    let status = Command::new("ip")
+    let child = Command::new("ip")
         .args(["netns", "exec", lab.prober().name()])
         .arg(reconmap_bin())
         .args([
@@ -140,11 +139,12 @@ fn scan(
         .arg(&out)
         .arg("--metadata")
         .arg(&meta)
-        .status()?;
+        .spawn()?;
+    // `ip netns exec` execs reconmap, so this child is the scanner itself: its own rusage.
+    let (ok, cpu, peak_rss_kib) = wait_with_usage(child.id())?;
     let wall = t.elapsed();
-    let after = children_usage();
-    if !status.success() {
-        bail!("reconmap scan failed ({status})");
+    if !ok {
+        bail!("reconmap scan failed");
     }
     let expected: HashMap<String, &str> = targets
         .iter()
@@ -164,8 +164,8 @@ fn scan(
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta)?)?;
     Ok(ScanRun {
         wall,
-        cpu: after.0.saturating_sub(before.0),
-        peak_rss_kib: after.1,
+        cpu,
+        peak_rss_kib,
         records,
         correct,
         packets: m["stats"]["packets"].as_u64().unwrap_or(0),
@@ -202,17 +202,23 @@ fn kernel_client(lab: &Lab, targets: &[(SocketAddrV4, String)], concurrency: usi
     Ok(secs.0 as f64 / secs.1)
 }
 
-/// CPU time and peak RSS (KiB) of waited-for children so far.
-fn children_usage() -> (Duration, i64) {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
+/// Waits for process `pid`; returns (exited 0, CPU time, peak RSS in KiB) from wait4(2).
+fn wait_with_usage(pid: u32) -> Result<(bool, Duration, i64)> {
+    let pid = i32::try_from(pid)?;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is valid; wait4 fills it and `status` for our own child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a rusage struct.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    // SAFETY: valid pointers; `pid` is our child and is reaped exactly once here.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    if rc != pid {
+        bail!("wait4: {}", std::io::Error::last_os_error());
+    }
     let tv = |t: libc::timeval| {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
             + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
     };
-    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss)
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    Ok((ok, tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss))
 }
 
 struct DirGuard(std::path::PathBuf);
