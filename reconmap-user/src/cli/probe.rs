@@ -67,6 +67,7 @@ pub async fn run(args: Args) -> Result<()> {
     let opts = ProberOptions {
         iface: args.iface.clone(),
         source: args.source,
+        concurrency: targets.len().clamp(1, 64),
     };
     let mut prober = Prober::open(&opts, *first.ip())
         .with_context(|| format!("cannot set up the prober toward {first}"))?;

@@ -208,6 +208,7 @@ pub async fn run(args: Args) -> Result<()> {
         &ProberOptions {
             iface: args.iface.clone(),
             source: args.source,
+            concurrency: usize::try_from(args.concurrency).unwrap_or(100),
         },
         *first.ip(),
     )

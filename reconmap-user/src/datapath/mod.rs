@@ -21,7 +21,7 @@ pub use ring::{CaptureKind, CaptureStream, RawCapture};
 pub use route::{route_to, Route};
 
 use aya::programs::{tc, SchedClassifier, TcAttachType, Xdp, XdpMode};
-use aya::{maps::PerCpuArray, Ebpf};
+use aya::{maps::PerCpuArray, Ebpf, EbpfLoader};
 use reconmap_common::{counter, names};
 use std::sync::{Arc, Mutex};
 
@@ -87,6 +87,10 @@ pub struct DatapathOptions {
     pub iface: String,
     /// XDP mode; SKB (generic) works everywhere, including veth.
     pub xdp_mode: XdpMode,
+    /// Capacity of the flow map.
+    pub max_flows: u32,
+    /// Size of the capture ring buffer in bytes (a power of two, at least a page).
+    pub ring_bytes: u32,
 }
 
 impl DatapathOptions {
@@ -94,7 +98,24 @@ impl DatapathOptions {
         Self {
             iface: iface.to_string(),
             xdp_mode: XdpMode::Skb,
+            max_flows: reconmap_common::DEFAULT_MAX_FLOWS,
+            ring_bytes: reconmap_common::DEFAULT_RING_BYTES,
         }
+    }
+
+    /// Sizes the flow map and ring for `concurrency` sessions in flight: room for the live
+    /// flows, those in their grace period and headroom; a ring that holds a few sweeps' worth
+    /// of captures per session (at least 1 MiB, at most 256 MiB).
+    pub fn sized_for(mut self, concurrency: usize) -> Self {
+        let c = u32::try_from(concurrency).unwrap_or(u32::MAX).max(1);
+        self.max_flows = c.saturating_mul(4).clamp(1024, 1 << 22);
+        let per_session = 64 * std::mem::size_of::<reconmap_common::CaptureEvent>() as u32;
+        self.ring_bytes = c
+            .saturating_mul(per_session)
+            .clamp(1 << 20, 1 << 28)
+            .next_power_of_two()
+            .min(1 << 28);
+        self
     }
 }
 
@@ -121,14 +142,27 @@ pub struct Datapath {
 }
 
 impl Datapath {
-    /// Loads the embedded object without attaching it (for BPF_PROG_TEST_RUN and benchmarks).
+    /// Loads the embedded object with the default map sizes, without attaching it (for
+    /// BPF_PROG_TEST_RUN and benchmarks).
     pub fn load() -> Result<Ebpf, DatapathError> {
+        Self::load_sized(
+            reconmap_common::DEFAULT_MAX_FLOWS,
+            reconmap_common::DEFAULT_RING_BYTES,
+        )
+    }
+
+    /// Loads the embedded object with the flow map and ring buffer sized as given.
+    pub fn load_sized(max_flows: u32, ring_bytes: u32) -> Result<Ebpf, DatapathError> {
         if OBJECT.is_empty() {
             return Err(DatapathError::NoObject);
         }
-        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| {
-            DatapathError::from_aya("loading the eBPF object", e, DatapathError::Load)
-        })?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::FLOWS_MAP, max_flows.max(1))
+            .map_max_entries(names::EVENTS_MAP, ring_bytes)
+            .load(OBJECT)
+            .map_err(|e| {
+                DatapathError::from_aya("loading the eBPF object", e, DatapathError::Load)
+            })?;
         let classifier: &mut SchedClassifier = program(&mut ebpf, names::RST_GUARD_PROG)?
             .try_into()
             .map_err(|e| DatapathError::Load(format!("{}: {e}", names::RST_GUARD_PROG)))?;
@@ -147,7 +181,7 @@ impl Datapath {
     pub fn attach(opts: &DatapathOptions) -> Result<Self, DatapathError> {
         let iface = opts.iface.clone();
         let ifindex = route::ifindex(&iface)?;
-        let mut ebpf = Self::load()?;
+        let mut ebpf = Self::load_sized(opts.max_flows, opts.ring_bytes)?;
         let attach_err = |reason: String| DatapathError::Attach {
             iface: iface.clone(),
             reason,

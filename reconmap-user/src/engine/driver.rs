@@ -37,6 +37,8 @@ pub struct ProberOptions {
     pub iface: Option<String>,
     /// Source address (default: the route's preferred source).
     pub source: Option<Ipv4Addr>,
+    /// Sessions in flight at most (sizes the flow map and the capture ring).
+    pub concurrency: usize,
 }
 
 /// How many sessions run at once and how fast packets go out.
@@ -109,7 +111,8 @@ impl Prober {
         let route = route_to(first_target)?;
         let iface = opts.iface.clone().unwrap_or(route.iface);
         let source = opts.source.unwrap_or(route.src);
-        let mut datapath = Datapath::attach(&DatapathOptions::new(&iface))?;
+        let mut datapath =
+            Datapath::attach(&DatapathOptions::new(&iface).sized_for(opts.concurrency))?;
         let captures = datapath.take_captures()?;
         let flows = datapath.flows();
         Ok(Self {
