@@ -5,6 +5,8 @@ pub mod config;
 pub mod driver;
 pub mod near_hops;
 pub mod session;
+#[cfg(test)]
+mod sim;
 pub mod sweep;
 
 pub use config::ProbeConfig;
