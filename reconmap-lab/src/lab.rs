@@ -222,9 +222,21 @@ impl Lab {
             for (dev, present) in [(WEST_IF, i > 0), (EAST_IF, i + 1 < self.nodes.len())] {
                 if present {
                     node.run(&[
-                        "tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", &delay,
-                        "loss", &loss,
-                    ])?;
+                        "tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", &delay, "loss",
+                        &loss,
+                    ])
+                    .map_err(|e| match e {
+                        netns::NetnsError::Failed { ref stderr, .. }
+                            if stderr.contains("qdisc kind is unknown") =>
+                        {
+                            LabError::Unsupported(
+                                "link delay/loss needs the kernel's netem qdisc \
+                                 (CONFIG_NET_SCH_NETEM), which this kernel lacks"
+                                    .into(),
+                            )
+                        }
+                        e => e.into(),
+                    })?;
                 }
             }
         }
@@ -330,7 +342,10 @@ impl Lab {
 
     /// The persisted labs in `state_dir`.
     pub fn status(state_dir: &Path) -> Result<Vec<LabState>, LabError> {
-        Ok(read_states(state_dir)?.into_iter().map(|(_, s)| s).collect())
+        Ok(read_states(state_dir)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
     }
 
     /// Tears down the persisted labs of `state_dir` and the leftovers of crashed runs
@@ -354,7 +369,9 @@ impl Lab {
                 remove_dir(dir, &mut report);
             }
             if let Err(e) = std::fs::remove_file(&path) {
-                report.errors.push(format!("remove {}: {e}", path.display()));
+                report
+                    .errors
+                    .push(format!("remove {}: {e}", path.display()));
             }
             report.labs.push(state.scenario.name.clone());
         }

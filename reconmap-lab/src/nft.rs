@@ -52,9 +52,7 @@ fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, cr
         }
         None => (String::new(), String::new()),
     };
-    let command = format!(
-        "{to_server}tcp dport 25 @ih,0,64 & 0x{UPPER:016x} == 0x{STARTTLS:016x}"
-    );
+    let command = format!("{to_server}tcp dport 25 @ih,0,64 & 0x{UPPER:016x} == 0x{STARTTLS:016x}");
     let mut rules = Vec::new();
     match mb.behaviour {
         Behaviour::Mailguard => {
@@ -82,7 +80,10 @@ fn banner_rule(from_server: &str, server: &ServerText) -> String {
     let banner = server.banner_line.as_bytes();
     let masked = mask_banner(banner);
     let len = banner.len();
-    let mut rule = format!("{from_server}tcp sport 25 @ih,0,32 == 0x{}", hex(&banner[..4.min(len)]));
+    let mut rule = format!(
+        "{from_server}tcp sport 25 @ih,0,32 == 0x{}",
+        hex(&banner[..4.min(len)])
+    );
     if let Some(head) = banner.get(4..12) {
         let _ = write!(rule, " @ih,32,64 == 0x{}", hex(head));
     }
@@ -187,8 +188,8 @@ mod tests {
             let mut parts = field.trim_start_matches("@ih,").split(',');
             let off: usize = parts.next().and_then(|s| s.parse().ok()).expect("offset");
             let bits: usize = parts.next().and_then(|s| s.parse().ok()).expect("bits");
-            assert_eq!(off % 16, 0, "odd byte offset in {field}");
-            assert!(bits <= 64 && bits % 16 == 0, "{field}");
+            assert!(off.is_multiple_of(16), "odd byte offset in {field}");
+            assert!(bits <= 64 && bits.is_multiple_of(16), "{field}");
             sets += 1;
         }
         assert!(sets >= 6, "command, banner and EHLO rewrites: {rules}");

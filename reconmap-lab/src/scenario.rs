@@ -12,15 +12,33 @@ pub const MAX_HOPS: usize = 60;
 /// The embedded scenarios, by name.
 const BUILTIN: &[(&str, &str)] = &[
     ("clean", include_str!("../scenarios/clean.toml")),
-    ("mailguard-forward", include_str!("../scenarios/mailguard-forward.toml")),
-    ("mailguard-prerouting", include_str!("../scenarios/mailguard-prerouting.toml")),
-    ("mailguard-edge", include_str!("../scenarios/mailguard-edge.toml")),
+    (
+        "mailguard-forward",
+        include_str!("../scenarios/mailguard-forward.toml"),
+    ),
+    (
+        "mailguard-prerouting",
+        include_str!("../scenarios/mailguard-prerouting.toml"),
+    ),
+    (
+        "mailguard-edge",
+        include_str!("../scenarios/mailguard-edge.toml"),
+    ),
     ("ehlo-mask", include_str!("../scenarios/ehlo-mask.toml")),
     ("drop", include_str!("../scenarios/drop.toml")),
     ("reset", include_str!("../scenarios/reset.toml")),
-    ("silent-before", include_str!("../scenarios/silent-before.toml")),
-    ("silent-after", include_str!("../scenarios/silent-after.toml")),
-    ("short-quote-after", include_str!("../scenarios/short-quote-after.toml")),
+    (
+        "silent-before",
+        include_str!("../scenarios/silent-before.toml"),
+    ),
+    (
+        "silent-after",
+        include_str!("../scenarios/silent-after.toml"),
+    ),
+    (
+        "short-quote-after",
+        include_str!("../scenarios/short-quote-after.toml"),
+    ),
     ("nat", include_str!("../scenarios/nat.toml")),
     ("no-tls", include_str!("../scenarios/no-tls.toml")),
     ("wide-area", include_str!("../scenarios/wide-area.toml")),
@@ -295,7 +313,12 @@ impl Scenario {
 
     fn validate(&self) -> Result<(), LabError> {
         let err = |m: String| Err(LabError::Scenario(format!("{}: {m}", self.name)));
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return err("name must be non-empty [A-Za-z0-9-]".into());
         }
         if self.hops.len() > MAX_HOPS {
@@ -372,7 +395,10 @@ mod tests {
                 })
                 .collect();
             let Some(&(k, mb)) = boxes.first() else {
-                assert!(matches!(s.expect.verdict.as_str(), "clean" | "not_offered"), "{name}");
+                assert!(
+                    matches!(s.expect.verdict.as_str(), "clean" | "not_offered"),
+                    "{name}"
+                );
                 continue;
             };
             let last = k == s.server_ttl() - 1;
@@ -388,9 +414,11 @@ mod tests {
             };
             // The prober only sees payload in quotes of hops that answer with a full quote.
             let blind = |ttl: u8| {
-                s.hops.get(usize::from(ttl).wrapping_sub(1)).is_some_and(|h| {
-                    matches!(h.router, RouterKind::Silent | RouterKind::ShortQuote)
-                })
+                s.hops
+                    .get(usize::from(ttl).wrapping_sub(1))
+                    .is_some_and(|h| {
+                        matches!(h.router, RouterKind::Silent | RouterKind::ShortQuote)
+                    })
             };
             let mut after = after;
             while after > 0 && blind(after) {
@@ -414,7 +442,10 @@ mod tests {
             server = { anyip = "10.0.0.0/8" }
             expect = { verdict = "clean" }
         "#;
-        assert!(matches!(Scenario::from_toml(outside), Err(LabError::Scenario(_))));
+        assert!(matches!(
+            Scenario::from_toml(outside),
+            Err(LabError::Scenario(_))
+        ));
         let beyond = r#"
             name = "x"
             description = "d"

@@ -54,21 +54,32 @@ pub fn smtp_session(
         move |source| LabError::Io { what, source }
     };
     if ehlo.contains(['\r', '\n']) {
-        return Err(LabError::Smtp(format!("EHLO name {ehlo:?} contains a line break")));
+        return Err(LabError::Smtp(format!(
+            "EHLO name {ehlo:?} contains a line break"
+        )));
     }
-    let stream = TcpStream::connect_timeout(&SocketAddr::V4(target), timeout).map_err(io("connect"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(io("set timeout"))?;
-    stream.set_write_timeout(Some(timeout)).map_err(io("set timeout"))?;
+    let stream =
+        TcpStream::connect_timeout(&SocketAddr::V4(target), timeout).map_err(io("connect"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(io("set timeout"))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(io("set timeout"))?;
     let mut writer = stream.try_clone().map_err(io("clone socket"))?;
     let mut reader = BufReader::new(stream);
     let mut transcript = SmtpTranscript {
         banner: read_reply(&mut reader).map_err(io("read banner"))?,
         ..SmtpTranscript::default()
     };
-    writer.write_all(format!("EHLO {ehlo}\r\n").as_bytes()).map_err(io("send EHLO"))?;
+    writer
+        .write_all(format!("EHLO {ehlo}\r\n").as_bytes())
+        .map_err(io("send EHLO"))?;
     transcript.ehlo = read_reply(&mut reader).map_err(io("read EHLO reply"))?;
     if starttls {
-        writer.write_all(b"STARTTLS\r\n").map_err(io("send STARTTLS"))?;
+        writer
+            .write_all(b"STARTTLS\r\n")
+            .map_err(io("send STARTTLS"))?;
         let reply = read_reply(&mut reader).map_err(io("read STARTTLS reply"))?;
         let ready = reply_code(&reply) == Some(220);
         transcript.starttls = Some(reply);
@@ -95,7 +106,9 @@ fn read_reply<R: BufRead>(reader: &mut R) -> std::io::Result<Vec<String>> {
                 "connection closed mid-reply",
             ));
         }
-        let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_owned();
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
         let last = line.len() == 3 || line.as_bytes().get(3) == Some(&b' ');
         lines.push(line);
         if last {

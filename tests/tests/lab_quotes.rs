@@ -29,7 +29,10 @@ fn raw_icmp_socket() -> OwnedFd {
     assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
     // SAFETY: fd is a fresh, valid descriptor owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 100_000,
+    };
     // SAFETY: tv outlives the call and its size is passed.
     let rc = unsafe {
         libc::setsockopt(
@@ -90,7 +93,9 @@ fn probe(target: SocketAddrV4, ttl: u8) -> Option<Quote> {
         }
     };
     read_reply(&mut reader);
-    writer.write_all(b"EHLO prober.lab.example\r\n").expect("EHLO");
+    writer
+        .write_all(b"EHLO prober.lab.example\r\n")
+        .expect("EHLO");
     read_reply(&mut reader);
     set_ttl(&writer, ttl);
     writer.write_all(b"STARTTLS\r\n").expect("STARTTLS");
@@ -158,7 +163,11 @@ fn quotes_match_each_scenarios_truth() {
             assert_eq!(Some(q.from), lab.hop_addr(ttl), "{name} ttl {ttl}");
             assert!(q.quote_len > 40, "{name} ttl {ttl}: full quote");
             let changed = expect.segment_at.is_some_and(|at| ttl >= at);
-            let want: &[u8] = if changed { b"XXXXXXXX\r\n" } else { b"STARTTLS\r\n" };
+            let want: &[u8] = if changed {
+                b"XXXXXXXX\r\n"
+            } else {
+                b"STARTTLS\r\n"
+            };
             assert_eq!(q.payload, want, "{name} ttl {ttl}");
             if let Some(after) = expect.segment_after {
                 if ttl <= after {

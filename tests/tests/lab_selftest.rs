@@ -37,13 +37,19 @@ fn clean_path_offers_and_accepts_starttls() {
     }
     let lab = up("clean");
     let t = session(&lab, lab.target(), true).expect("session");
-    assert_eq!(t.banner, vec!["220 mx.lab.example ESMTP ReconMap lab".to_owned()]);
+    assert_eq!(
+        t.banner,
+        vec!["220 mx.lab.example ESMTP ReconMap lab".to_owned()]
+    );
     assert!(t.offers_starttls(), "{:?}", t.ehlo);
     assert_eq!(t.starttls_code(), Some(220), "{:?}", t.starttls);
 }
 
 fn assert_mailguarded(t: &SmtpTranscript) {
-    assert_eq!(t.banner, vec!["220 ************** ***** ******** ***".to_owned()]);
+    assert_eq!(
+        t.banner,
+        vec!["220 ************** ***** ******** ***".to_owned()]
+    );
     assert!(!t.offers_starttls(), "{:?}", t.ehlo);
     assert!(t.ehlo.iter().any(|l| l == "250-XXXXXXXX"), "{:?}", t.ehlo);
     let code = t.starttls_code().expect("a reply to the rewritten command");
@@ -55,7 +61,12 @@ fn mailguard_masks_banner_ehlo_and_command() {
     if !is_root() {
         return;
     }
-    for name in ["mailguard-forward", "mailguard-prerouting", "mailguard-edge", "nat"] {
+    for name in [
+        "mailguard-forward",
+        "mailguard-prerouting",
+        "mailguard-edge",
+        "nat",
+    ] {
         let lab = up(name);
         let t = session(&lab, lab.target(), true).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_mailguarded(&t);
@@ -101,8 +112,14 @@ fn many_answers_both_halves_with_their_truth() {
     assert!(targets.len() > 60_000);
     let inside = SocketAddrV4::new(Ipv4Addr::new(198, 18, 7, 9), 25);
     let outside = SocketAddrV4::new(Ipv4Addr::new(198, 18, 200, 3), 25);
-    assert_eq!(lab.expected_for(*inside.ip()).expect("truth").verdict, "stripped");
-    assert_eq!(lab.expected_for(*outside.ip()).expect("truth").verdict, "clean");
+    assert_eq!(
+        lab.expected_for(*inside.ip()).expect("truth").verdict,
+        "stripped"
+    );
+    assert_eq!(
+        lab.expected_for(*outside.ip()).expect("truth").verdict,
+        "clean"
+    );
     assert_mailguarded(&session(&lab, inside, true).expect("inside"));
     let t = session(&lab, outside, true).expect("outside");
     assert!(t.offers_starttls());
@@ -114,7 +131,17 @@ fn traceroute(lab: &Lab) -> Vec<Option<Ipv4Addr>> {
     let out = lab
         .prober()
         .run(&[
-            "traceroute", "-T", "-p", "25", "-n", "-q", "1", "-w", "1", "-m", "8",
+            "traceroute",
+            "-T",
+            "-p",
+            "25",
+            "-n",
+            "-q",
+            "1",
+            "-w",
+            "1",
+            "-m",
+            "8",
             &lab.target().ip().to_string(),
         ])
         .expect("traceroute");
@@ -172,16 +199,26 @@ fn assert_gone(namespaces: &[String], temp_dir: &Path, postfix_dir: &Path) {
     assert!(!temp_dir.exists(), "{} left", temp_dir.display());
     let procs = postfix_processes(postfix_dir);
     assert!(procs.is_empty(), "postfix processes left: {procs:?}");
-    let links = Command::new("ip").args(["-o", "link"]).output().expect("ip link");
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip link");
     let links = String::from_utf8_lossy(&links.stdout);
-    assert!(!links.contains(" east@") && !links.contains(" west@"), "veth in root ns: {links}");
+    assert!(
+        !links.contains(" east@") && !links.contains(" west@"),
+        "veth in root ns: {links}"
+    );
 }
 
 fn parts(lab: &Lab) -> (Vec<String>, PathBuf, PathBuf) {
     let state = lab.state();
     let postfix_dir = state.postfix_dir.expect("postfix dir");
     assert!(!postfix_processes(&postfix_dir).is_empty(), "postfix runs");
-    (state.namespaces, state.temp_dir.expect("temp dir"), postfix_dir)
+    (
+        state.namespaces,
+        state.temp_dir.expect("temp dir"),
+        postfix_dir,
+    )
 }
 
 #[test]
@@ -219,11 +256,61 @@ fn persist_then_down_leaves_nothing() {
     lab.persist(&state_dir).expect("persist");
     let states = Lab::status(&state_dir).expect("status");
     assert_eq!(states.len(), 1);
-    assert!(netns::leftovers().contains(&states[0].prober), "still up after persist");
+    assert!(
+        netns::leftovers().contains(&states[0].prober),
+        "still up after persist"
+    );
     assert!(!postfix_processes(&pf).is_empty());
     let report = Lab::down(&state_dir).expect("down");
     assert_eq!(report.labs, vec!["clean".to_owned()]);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_gone(&ns, &tmp, &pf);
     let _ = std::fs::remove_dir_all(&state_dir);
+}
+
+/// Whether this kernel has the netem qdisc (the wide-area scenario needs it).
+fn kernel_has_netem() -> bool {
+    let ns = netns::Netns::create("netem-probe").expect("namespace");
+    ns.run(&[
+        "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+    ])
+    .is_ok()
+}
+
+#[test]
+fn wide_area_delays_every_link_or_says_why_not() {
+    if !is_root() {
+        return;
+    }
+    let scenario = Scenario::builtin("wide-area").expect("builtin");
+    if !kernel_has_netem() {
+        // This machine's kernel (no sch_netem): the lab must refuse with a clear error.
+        let err = Lab::up(&scenario).expect_err("no netem");
+        assert!(
+            matches!(err, reconmap_lab::LabError::Unsupported(_)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("netem"), "{err}");
+        return;
+    }
+    let lab = up("wide-area");
+    let links = lab.scenario().hops.len() + 1;
+    let delay = Duration::from_millis(u64::from(lab.scenario().link.delay_ms));
+    let target = lab.target();
+    let rtt = lab
+        .prober()
+        .enter(move || {
+            let start = Instant::now();
+            std::net::TcpStream::connect_timeout(&target.into(), TIMEOUT).map(|_| start.elapsed())
+        })
+        .expect("enter")
+        .expect("connect");
+    let one_way = delay * u32::try_from(links).expect("links");
+    assert!(
+        rtt >= one_way * 2,
+        "handshake {rtt:?} below {:?}",
+        one_way * 2
+    );
+    assert!(rtt < one_way * 2 + Duration::from_millis(500), "{rtt:?}");
+    assert_mailguarded(&session(&lab, target, true).expect("session"));
 }
