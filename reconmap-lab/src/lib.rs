@@ -47,6 +47,9 @@ pub enum LabError {
     /// Postfix failed to configure or start.
     #[error("postfix: {0}")]
     Postfix(String),
+    /// The machine lacks a kernel feature the scenario needs.
+    #[error("unsupported here: {0}")]
+    Unsupported(String),
     /// The SMTP client got something it cannot use.
     #[error("smtp: {0}")]
     Smtp(String),

@@ -239,10 +239,7 @@ mod tests {
 
     #[test]
     fn namespace_is_removed_on_drop() {
-        if !is_root() {
-            eprintln!("needs root: covered by `cargo xtask test`");
-            return;
-        }
+        assert!(is_root(), "needs root: run `cargo xtask test` as root");
         let ns = Netns::create("unit").expect("create");
         let name = ns.name().to_owned();
         assert!(leftovers().contains(&name));

@@ -9,9 +9,15 @@ use reconmap_lab::{netns, smtp_session, Lab, Scenario, SmtpTranscript};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// These tests need root; they fail (not skip) without it: run them with `cargo xtask test`.
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    let root = unsafe { libc::geteuid() == 0 };
+    assert!(
+        root,
+        "lab tests need root (network namespaces): run `cargo xtask test` as root"
+    );
+    root
 }
 
 fn up(name: &str) -> Lab {
@@ -266,4 +272,31 @@ fn persist_then_down_leaves_nothing() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_gone(&ns, &tmp, &pf);
     let _ = std::fs::remove_dir_all(&state_dir);
+}
+
+#[test]
+fn wide_area_delays_every_link() {
+    if !is_root() {
+        return;
+    }
+    let lab = up("wide-area");
+    let links = lab.scenario().hops.len() + 1;
+    let delay = Duration::from_millis(u64::from(lab.scenario().link.delay_ms));
+    let target = lab.target();
+    let rtt = lab
+        .prober()
+        .enter(move || {
+            let start = Instant::now();
+            std::net::TcpStream::connect_timeout(&target.into(), TIMEOUT).map(|_| start.elapsed())
+        })
+        .expect("enter")
+        .expect("connect");
+    let one_way = delay * u32::try_from(links).expect("links");
+    assert!(
+        rtt >= one_way * 2,
+        "handshake {rtt:?} below {:?}",
+        one_way * 2
+    );
+    assert!(rtt < one_way * 2 + Duration::from_millis(500), "{rtt:?}");
+    assert_mailguarded(&session(&lab, target, true).expect("session"));
 }
