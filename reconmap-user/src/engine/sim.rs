@@ -117,7 +117,7 @@ impl Sim {
                 if let Some(id) = out.probe {
                     s.probe_sent(id, self.now);
                 }
-                self.from_prober(&out.datagram);
+                self.carry_from_prober(&out.datagram);
             }
             if s.is_done() {
                 break;
@@ -153,7 +153,7 @@ impl Sim {
     }
 
     /// A datagram from the prober walks the routers.
-    fn from_prober(&mut self, datagram: &[u8]) {
+    fn carry_from_prober(&mut self, datagram: &[u8]) {
         let mut pkt = datagram.to_vec();
         let ttl = pkt.get(8).copied().unwrap_or(0);
         let has_starttls = contains(&pkt, b"STARTTLS");
