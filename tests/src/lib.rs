@@ -31,12 +31,18 @@ pub fn reconmap_bin() -> PathBuf {
     );
 }
 
+/// A `reconmap` command that runs inside namespace `ns` (`ip netns exec` execs it, so the
+/// child's PID is reconmap's own).
+pub fn reconmap_in_netns(ns: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns]).arg(reconmap_bin());
+    cmd
+}
+
 /// Runs `reconmap ARGS` inside namespace `ns` and returns its output.
 pub fn run_in_netns(ns: &str, args: &[&str]) -> Output {
     let bin = reconmap_bin();
-    std::process::Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(&bin)
+    reconmap_in_netns(ns)
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -62,4 +68,76 @@ pub fn probe_json(ns: &str, target: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| {
         panic!("reconmap printed no valid JSON ({e}):\nstdout: {stdout}\nstderr: {stderr}")
     })
+}
+
+/// Fails the test unless it runs as root (privileged tests never skip: run them with
+/// `cargo xtask test`, as CI does).
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() == 0 };
+    assert!(
+        root,
+        "this test needs root (namespaces, eBPF, raw sockets): run `cargo xtask test` as root"
+    );
+}
+
+/// Loads an nftables ruleset into namespace `ns`.
+pub fn nft_load(ns: &str, rules: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    child
+        .stdin
+        .take()
+        .expect("nft stdin")
+        .write_all(rules.as_bytes())
+        .expect("write rules");
+    assert!(
+        child.wait().expect("nft").success(),
+        "nft refused:\n{rules}"
+    );
+}
+
+/// The packet counts of the `counter` statements of one chain, in rule order.
+pub fn nft_counters(ns: &str, family: &str, table: &str, chain: &str) -> Vec<u64> {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", ns, "nft", "-j", "list", "chain", family, table, chain,
+        ])
+        .output()
+        .expect("nft list");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["rule"]["expr"].as_array())
+        .flatten()
+        .filter_map(|e| e["counter"]["packets"].as_u64())
+        .collect()
+}
+
+/// A temporary directory removed on drop (also when the test fails).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("reconmap-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -8,8 +8,8 @@ use reconmap::packet::{
     build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment,
 };
 use reconmap_lab::netns::{self, Netns};
-use reconmap_tests::reconmap_bin;
-use std::io::{BufRead, BufReader, Write};
+use reconmap_tests::{nft_counters, nft_load, reconmap_in_netns, require_root};
+use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,6 +25,7 @@ struct Pair {
 }
 
 fn pair() -> Pair {
+    require_root();
     let prober = Netns::create("dpp").expect("prober ns");
     let server = Netns::create("dps").expect("server ns");
     netns::veth(&prober, IFACE, &server, "rms0").expect("veth");
@@ -39,19 +40,10 @@ fn pair() -> Pair {
         .expect("enter")
         .expect("listen");
     // Count the RSTs the server receives.
-    let rules = "table inet rmt {\n chain in { type filter hook input priority 0; tcp flags rst counter; }\n}\n";
-    let mut nft = server
-        .command("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("nft");
-    nft.stdin
-        .take()
-        .expect("stdin")
-        .write_all(rules.as_bytes())
-        .expect("rules");
-    assert!(nft.wait().expect("nft").success());
+    nft_load(
+        server.name(),
+        "table inet rmt {\n chain in { type filter hook input priority 0; tcp flags rst counter; }\n}\n",
+    );
     Pair {
         prober,
         server,
@@ -59,20 +51,9 @@ fn pair() -> Pair {
     }
 }
 
-fn server_rsts(p: &Pair) -> u64 {
-    let out = p
-        .server
-        .run(&["nft", "-j", "list", "chain", "inet", "rmt", "in"])
-        .expect("nft list");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    v["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["rule"]["expr"].as_array())
-        .flatten()
-        .filter_map(|e| e["counter"]["packets"].as_u64())
-        .sum()
+/// RSTs the server namespace `ns` has received.
+fn server_rsts(ns: &str) -> u64 {
+    nft_counters(ns, "inet", "rmt", "in").iter().sum()
 }
 
 fn syn(flow: &FlowAddrs) -> Vec<u8> {
@@ -123,7 +104,6 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
     let (baseline, guarded, captured, dropped, unguarded) = p
         .prober
         .enter(move || {
-            SERVER_NS.with(|n| *n.borrow_mut() = server_name);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -135,7 +115,7 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
                 let l1 = PortLease::acquire(rng_src, &mut rng).expect("port");
                 sender.send(&syn(&flow_of(&l1)), SERVER).expect("send");
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let baseline = server_rsts_from_thread();
+                let baseline = server_rsts(&server_name);
                 // 2. With the datapath and the flow registered.
                 let mut dp = Datapath::attach(&DatapathOptions::new(IFACE)).expect("attach");
                 let mut stream = dp.take_captures().expect("captures");
@@ -154,13 +134,13 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
                     _ => false,
                 };
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let guarded = server_rsts_from_thread();
+                let guarded = server_rsts(&server_name);
                 let dropped = dp.counters().expect("counters").rst_dropped;
                 // 3. An unregistered flow still gets its RST out.
                 let l3 = PortLease::acquire(rng_src, &mut rng).expect("port");
                 sender.send(&syn(&flow_of(&l3)), SERVER).expect("send");
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let unguarded = server_rsts_from_thread();
+                let unguarded = server_rsts(&server_name);
                 drop(stream);
                 drop(dp);
                 (baseline, guarded, captured, dropped, unguarded)
@@ -191,35 +171,9 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
     );
 }
 
-/// The server namespace's RST counter, read from whatever thread (by namespace name).
-fn server_rsts_from_thread() -> u64 {
-    let name = SERVER_NS.with(|n| n.borrow().clone());
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", &name, "nft", "-j", "list", "chain", "inet", "rmt", "in",
-        ])
-        .output()
-        .expect("nft");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["rule"]["expr"].as_array())
-        .flatten()
-        .filter_map(|e| e["counter"]["packets"].as_u64())
-        .sum()
-}
-
-thread_local! {
-    static SERVER_NS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 /// Runs `reconmap capture` in the prober namespace until it has attached; returns the child.
 fn spawn_capture(p: &Pair) -> std::process::Child {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", p.prober.name()])
-        .arg(reconmap_bin())
+    let mut child = reconmap_in_netns(p.prober.name())
         .args(["capture", "--iface", IFACE, "--seconds", "30"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -235,7 +189,6 @@ fn spawn_capture(p: &Pair) -> std::process::Child {
 #[test]
 fn nothing_stays_attached_after_the_process_ends() {
     let p = pair();
-    let _ = server_rsts(&p);
     for signal in [
         None,
         Some(nix::sys::signal::Signal::SIGTERM),

@@ -10,15 +10,9 @@ use reconmap_lab::{Lab, Scenario};
 
 const WAIT: Duration = Duration::from_millis(1200);
 
-/// These tests need root; they fail (not skip) without it: run them with `cargo xtask test`.
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() == 0 };
-    assert!(
-        root,
-        "lab tests need root (network namespaces): run `cargo xtask test` as root"
-    );
-    root
+    reconmap_tests::require_root();
+    true
 }
 
 /// One hop's ICMP Time Exceeded: where it came from, the quote's length and TCP payload.

@@ -9,15 +9,9 @@ use reconmap_lab::{netns, smtp_session, Lab, Scenario, SmtpTranscript};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// These tests need root; they fail (not skip) without it: run them with `cargo xtask test`.
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() == 0 };
-    assert!(
-        root,
-        "lab tests need root (network namespaces): run `cargo xtask test` as root"
-    );
-    root
+    reconmap_tests::require_root();
+    true
 }
 
 fn up(name: &str) -> Lab {

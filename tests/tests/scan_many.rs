@@ -3,31 +3,13 @@
 //! blocklists honoured, the packet rate held, Ctrl-C + `--resume` with no duplicate and no gap,
 //! and shards that cover the list exactly once.
 use reconmap_lab::{Lab, Scenario};
-use reconmap_tests::reconmap_bin;
+use reconmap_tests::{nft_counters, nft_load, reconmap_in_netns, require_root, TempDir};
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::net::SocketAddrV4;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("reconmap-scan-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// An nftables counter in the server's namespace for packets to some addresses.
 struct ServerCounter {
@@ -54,38 +36,13 @@ impl ServerCounter {
              ip daddr {control} counter; }}\n}}\n",
             elements.join(", ")
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(rules.as_bytes())
-            .expect("rules");
-        assert!(child.wait().expect("nft").success(), "nft rules");
+        nft_load(&ns, &rules);
         Self { ns }
     }
 
     /// (packets to the watched addresses, packets to the control address)
     fn packets(&self) -> (u64, u64) {
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.ns, "nft", "-j", "list", "chain", "ip", "rmcount", "pre",
-            ])
-            .output()
-            .expect("nft list");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("nft json");
-        let counts: Vec<u64> = v["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o["rule"]["expr"].as_array())
-            .flatten()
-            .filter_map(|e| e["counter"]["packets"].as_u64())
-            .collect();
+        let counts = nft_counters(&self.ns, "ip", "rmcount", "pre");
         (
             counts.first().copied().unwrap_or(u64::MAX),
             counts.get(1).copied().unwrap_or(0),
@@ -94,6 +51,7 @@ impl ServerCounter {
 }
 
 fn lab() -> Lab {
+    require_root();
     Lab::up(&Scenario::builtin("many").expect("many scenario")).expect("many lab")
 }
 
@@ -117,23 +75,21 @@ fn write_list(path: &Path, targets: &[(SocketAddrV4, String)]) {
 }
 
 fn scan_cmd(lab: &Lab, list: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", lab.prober().name()])
-        .arg(reconmap_bin())
-        .args([
-            "scan",
-            "--quiet",
-            "--allow-lab-ranges",
-            "--retries",
-            "1",
-            "--timeout",
-            "15",
-        ])
-        .arg("-i")
-        .arg(list)
-        .arg("-o")
-        .arg(out)
-        .args(extra);
+    let mut cmd = reconmap_in_netns(lab.prober().name());
+    cmd.args([
+        "scan",
+        "--quiet",
+        "--allow-lab-ranges",
+        "--retries",
+        "1",
+        "--timeout",
+        "15",
+    ])
+    .arg("-i")
+    .arg(list)
+    .arg("-o")
+    .arg(out)
+    .args(extra);
     cmd
 }
 

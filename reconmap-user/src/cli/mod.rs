@@ -6,6 +6,7 @@ mod capture;
 mod output;
 mod probe;
 mod scan;
+mod session_args;
 mod signals;
 mod target;
 

@@ -1,9 +1,10 @@
 //! `reconmap scan`: many targets at once on the probe engine, paced, sharded, resumable.
 use super::output::rfc3339;
+use super::session_args::SessionArgs;
 use super::signals::stop_channel;
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use reconmap::engine::{ProbeConfig, Prober, ProberOptions, RunPlan, RunStats, StopLevel};
+use reconmap::engine::{Prober, RunPlan, RunStats, StopLevel};
 use reconmap::scan::{
     shard_order, Blocklist, ListFormat, Permutation, ResultsWriter, Shard, SystemResolver, Tally,
     TargetList,
@@ -62,24 +63,8 @@ pub struct Args {
     /// Run metadata file (default: OUTPUT.meta.json, or reconmap-scan.meta.json).
     #[arg(long, value_name = "FILE")]
     metadata: Option<PathBuf>,
-    /// Interface to attach to and send from (default: the route to the first target).
-    #[arg(long)]
-    iface: Option<String>,
-    /// Source address (default: the route's preferred source).
-    #[arg(long)]
-    source: Option<Ipv4Addr>,
-    /// Highest TTL of the STARTTLS sweep.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
-    max_ttl: u8,
-    /// Retries for hops that stay silent.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=10))]
-    retries: u8,
-    /// Name sent with EHLO/HELO; make it identify the scanner.
-    #[arg(long, default_value = "reconmap.invalid")]
-    ehlo_name: String,
-    /// Per-target deadline in seconds.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
+    #[command(flatten)]
+    session: SessionArgs,
     /// No progress bar or progress lines.
     #[arg(long)]
     quiet: bool,
@@ -89,14 +74,7 @@ pub async fn run(args: Args) -> Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         bail!("--rate must be a positive number of packets per second");
     }
-    if args.ehlo_name.is_empty()
-        || args
-            .ehlo_name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        bail!("--ehlo-name must be a non-empty name without spaces or control characters");
-    }
+    args.session.validate()?;
     let shard = Shard::new(args.shard, args.shards).map_err(anyhow::Error::msg)?;
     let started_wall = SystemTime::now();
 
@@ -181,55 +159,32 @@ pub async fn run(args: Args) -> Result<()> {
             .peekable()
     };
     let mut targets = targets;
+    let meta = RunMeta {
+        path: meta_path,
+        args: &args,
+        seed,
+        started: started_wall,
+        in_shard,
+        blocked: &blocked,
+        skipped: &skipped,
+    };
     let Some(first) = targets.peek().copied() else {
-        write_metadata(
-            &meta_path,
-            &args,
-            seed,
-            started_wall,
-            in_shard,
-            &blocked,
-            &skipped,
-            None,
-            None,
-        )?;
+        meta.write(None, None)?;
         eprintln!("reconmap: nothing to scan (all targets blocked or already done)");
         return Ok(());
     };
 
-    let cfg = Arc::new(ProbeConfig {
-        max_ttl: args.max_ttl,
-        retries: args.retries,
-        ehlo_name: args.ehlo_name.clone(),
-        session_timeout: Duration::from_secs(args.timeout.max(1)),
-        ..ProbeConfig::default()
-    });
-    let mut prober = Prober::open(
-        &ProberOptions {
-            iface: args.iface.clone(),
-            source: args.source,
-            concurrency: usize::try_from(args.concurrency).unwrap_or(100),
-        },
-        *first.ip(),
-    )
-    .with_context(|| format!("cannot set up the prober toward {first}"))?;
-    write_metadata(
-        &meta_path,
-        &args,
-        seed,
-        started_wall,
-        in_shard,
-        &blocked,
-        &skipped,
-        None,
-        None,
-    )?;
+    let cfg = Arc::new(args.session.config());
+    let concurrency = usize::try_from(args.concurrency).unwrap_or(100);
+    let mut prober = Prober::open(&args.session.prober_options(concurrency), *first.ip())
+        .with_context(|| format!("cannot set up the prober toward {first}"))?;
+    meta.write(None, None)?;
 
     let progress = Progress::new(in_shard, args.quiet);
     let mut tally = Tally::default();
     let mut stdout = std::io::stdout().lock();
     let plan = RunPlan {
-        concurrency: usize::try_from(args.concurrency).unwrap_or(100),
+        concurrency,
         rate: Some(args.rate),
     };
     let outcome = prober
@@ -259,17 +214,7 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let counters = prober.datapath().counters().ok().map(|c| json!(c));
     let stats = outcome.as_ref().ok().cloned();
-    write_metadata(
-        &meta_path,
-        &args,
-        seed,
-        started_wall,
-        in_shard,
-        &blocked,
-        &skipped,
-        Some((stats.clone().unwrap_or_default(), &tally)),
-        counters,
-    )?;
+    meta.write(Some((stats.clone().unwrap_or_default(), &tally)), counters)?;
     let stats = outcome?;
     eprintln!("\n{}", tally.render());
     eprintln!(
@@ -324,46 +269,45 @@ fn segment_hop(report: &Value) -> Option<Ipv4Addr> {
         .and_then(|a| a.parse().ok())
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per phase; a struct would only rename them"
-)]
-fn write_metadata(
-    path: &PathBuf,
-    args: &Args,
+/// The run's metadata side file (ZMap style): written at the start and rewritten at the end.
+struct RunMeta<'a> {
+    path: PathBuf,
+    args: &'a Args,
     seed: u64,
     started: SystemTime,
     in_shard: u64,
-    blocked: &Cell<u64>,
-    skipped: &Cell<u64>,
-    end: Option<(RunStats, &Tally)>,
-    counters: Option<Value>,
-) -> Result<()> {
-    let (stats, tally) = match end {
-        Some((s, t)) => (json!(s), json!(t.verdicts)),
-        None => (Value::Null, Value::Null),
-    };
-    let meta = json!({
-        "tool": "reconmap",
-        "version": env!("CARGO_PKG_VERSION"),
-        "args": std::env::args().collect::<Vec<_>>(),
-        "start": rfc3339(started),
-        "end": if stats.is_null() { Value::Null } else { json!(rfc3339(SystemTime::now())) },
-        "seed": seed,
-        "shard": args.shard,
-        "shards": args.shards,
-        "rate_pps": args.rate,
-        "concurrency": args.concurrency,
-        "targets_in_shard": in_shard,
-        "blocked": blocked.get(),
-        "skipped_resume": skipped.get(),
-        "stats": stats,
-        "verdicts": tally,
-        "datapath_counters": counters,
-    });
-    let text = serde_json::to_string_pretty(&meta)?;
-    std::fs::write(path, text + "\n")
-        .with_context(|| format!("cannot write metadata {}", path.display()))
+    blocked: &'a Cell<u64>,
+    skipped: &'a Cell<u64>,
+}
+
+impl RunMeta<'_> {
+    fn write(&self, end: Option<(RunStats, &Tally)>, counters: Option<Value>) -> Result<()> {
+        let (stats, tally) = match end {
+            Some((s, t)) => (json!(s), json!(t.verdicts)),
+            None => (Value::Null, Value::Null),
+        };
+        let meta = json!({
+            "tool": "reconmap",
+            "version": env!("CARGO_PKG_VERSION"),
+            "args": std::env::args().collect::<Vec<_>>(),
+            "start": rfc3339(self.started),
+            "end": if stats.is_null() { Value::Null } else { json!(rfc3339(SystemTime::now())) },
+            "seed": self.seed,
+            "shard": self.args.shard,
+            "shards": self.args.shards,
+            "rate_pps": self.args.rate,
+            "concurrency": self.args.concurrency,
+            "targets_in_shard": self.in_shard,
+            "blocked": self.blocked.get(),
+            "skipped_resume": self.skipped.get(),
+            "stats": stats,
+            "verdicts": tally,
+            "datapath_counters": counters,
+        });
+        let text = serde_json::to_string_pretty(&meta)?;
+        std::fs::write(&self.path, text + "\n")
+            .with_context(|| format!("cannot write metadata {}", self.path.display()))
+    }
 }
 
 /// A progress bar on a TTY, plain lines every few seconds otherwise.

@@ -283,13 +283,7 @@ impl ProbeSession {
     fn queue_segment(&mut self, seg: &TcpSegment, ttl: u8, probe: Option<IpId>) {
         let id = self.next_ip_id;
         self.next_ip_id = self.next_ip_id.wrapping_add(1);
-        let ip = IpParams {
-            ttl,
-            id,
-            dont_fragment: true,
-            tos: 0,
-        };
-        match build_ipv4_tcp(&self.flow, &ip, seg) {
+        match build_ipv4_tcp(&self.flow, &IpParams::new(ttl, id), seg) {
             Ok(datagram) => self.outbox.push_back(Outgoing {
                 datagram,
                 dst: *self.flow.remote.ip(),

@@ -180,10 +180,8 @@ impl Sweep {
             let id = self.next_ip_id;
             self.next_ip_id = self.next_ip_id.wrapping_add(1);
             let ip = IpParams {
-                ttl,
-                id,
-                dont_fragment: true,
                 tos: self.tos,
+                ..IpParams::new(ttl, id)
             };
             let datagram = build_ipv4_tcp(&self.flow, &ip, &self.template)?;
             self.probes.insert(

@@ -15,6 +15,17 @@ pub struct IpParams {
     pub tos: u8,
 }
 
+impl IpParams {
+    /// TTL and ID as given, Don't Fragment set, TOS 0 (what every probe segment uses).
+    pub fn new(ttl: u8, id: u16) -> Self {
+        Self {
+            ttl,
+            id,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for IpParams {
     fn default() -> Self {
         Self {

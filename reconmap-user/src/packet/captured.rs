@@ -149,39 +149,12 @@ fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{build_ipv4_tcp, FlowAddrs, IpParams};
     use etherparse::{Icmpv4Type, PacketBuilder};
 
-    fn flow() -> FlowAddrs {
-        FlowAddrs {
-            local: "198.51.100.2:40000".parse().expect("addr"),
-            remote: "192.0.2.25:25".parse().expect("addr"),
-        }
-    }
+    use crate::packet::fixtures::flow;
 
     fn probe() -> Vec<u8> {
-        let seg = TcpSegment {
-            seq: SeqNumber(5),
-            ack: SeqNumber(9),
-            flags: TcpFlags {
-                ack: true,
-                psh: true,
-                ..TcpFlags::default()
-            },
-            window: 100,
-            payload: Bytes::from_static(b"STARTTLS\r\n"),
-            ..TcpSegment::default()
-        };
-        build_ipv4_tcp(
-            &flow(),
-            &IpParams {
-                ttl: 1,
-                id: 4242,
-                ..IpParams::default()
-            },
-            &seg,
-        )
-        .expect("build")
+        crate::packet::fixtures::starttls_probe(1, 4242)
     }
 
     /// An ICMP time exceeded from `router` quoting `quote`, with an optional RFC 4884 length.

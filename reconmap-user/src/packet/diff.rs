@@ -160,36 +160,9 @@ fn hex(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{build_ipv4_tcp, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment};
-    use bytes::Bytes;
 
     fn sent() -> Vec<u8> {
-        let flow = FlowAddrs {
-            local: "198.51.100.2:40000".parse().expect("addr"),
-            remote: "192.0.2.25:25".parse().expect("addr"),
-        };
-        let seg = TcpSegment {
-            seq: SeqNumber(5),
-            ack: SeqNumber(9),
-            flags: TcpFlags {
-                ack: true,
-                psh: true,
-                ..TcpFlags::default()
-            },
-            window: 100,
-            payload: Bytes::from_static(b"STARTTLS\r\n"),
-            ..TcpSegment::default()
-        };
-        build_ipv4_tcp(
-            &flow,
-            &IpParams {
-                ttl: 3,
-                id: 10,
-                ..IpParams::default()
-            },
-            &seg,
-        )
-        .expect("build")
+        crate::packet::fixtures::starttls_probe(3, 10)
     }
 
     /// What a router at the end of the TTL quotes: TTL 1 and a recomputed IP checksum.

@@ -6,6 +6,8 @@
 mod build;
 mod captured;
 mod diff;
+#[cfg(test)]
+mod fixtures;
 mod flow;
 mod quote;
 mod segment;

@@ -98,32 +98,9 @@ impl Quote {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{build_ipv4_tcp, IpParams, TcpFlags, TcpSegment};
-    use bytes::Bytes;
 
     fn datagram() -> Vec<u8> {
-        let flow = FlowAddrs {
-            local: "198.51.100.2:40000".parse().expect("addr"),
-            remote: "192.0.2.25:25".parse().expect("addr"),
-        };
-        let seg = TcpSegment {
-            seq: SeqNumber(0xdead_beef),
-            ack: SeqNumber(1),
-            flags: TcpFlags {
-                ack: true,
-                psh: true,
-                ..TcpFlags::default()
-            },
-            window: 100,
-            payload: Bytes::from_static(b"STARTTLS\r\n"),
-            ..TcpSegment::default()
-        };
-        let ip = IpParams {
-            ttl: 1,
-            id: 77,
-            ..IpParams::default()
-        };
-        build_ipv4_tcp(&flow, &ip, &seg).expect("build")
+        crate::packet::fixtures::starttls_probe(1, 77)
     }
 
     #[test]
@@ -131,7 +108,7 @@ mod tests {
         let q = Quote::new(&datagram());
         assert_eq!(q.ip_id(), Some(77));
         assert_eq!(q.flow().map(|f| f.remote.port()), Some(25));
-        assert_eq!(q.tcp_seq(), Some(SeqNumber(0xdead_beef)));
+        assert_eq!(q.tcp_seq(), Some(SeqNumber(5)));
         assert_eq!(q.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
     }
 
@@ -140,7 +117,7 @@ mod tests {
         let d = datagram();
         let q = Quote::new(&d[..28]);
         assert_eq!(q.flow().map(|f| f.local.port()), Some(40000));
-        assert_eq!(q.tcp_seq(), Some(SeqNumber(0xdead_beef)));
+        assert_eq!(q.tcp_seq(), Some(SeqNumber(5)));
         assert_eq!(q.tcp_header_len(), None);
         assert_eq!(q.tcp_payload(), None);
     }

@@ -13,4 +13,4 @@ pub use cidr::Cidr;
 pub use order::{shard_order, Permutation, Shard};
 pub use results::{ResultsWriter, ResumeState};
 pub use summary::Tally;
-pub use targets::{BadLine, ListFormat, SystemResolver, TargetList};
+pub use targets::{parse_target, BadLine, ListFormat, SystemResolver, TargetError, TargetList};

@@ -163,6 +163,50 @@ impl TargetList {
     }
 }
 
+/// Why a target was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("empty target")]
+    Empty,
+    #[error("`{0}`: IPv6 targets are not supported (IPv4 only)")]
+    Ipv6(String),
+    #[error("`{0}`: not an IPv4 address (expected ADDR or ADDR:PORT, e.g. 192.0.2.25:25)")]
+    BadAddress(String),
+    #[error("`{0}`: bad port (expected 1-65535)")]
+    BadPort(String),
+}
+
+/// Splits `HOST[:PORT]` (trimmed); refuses IPv6 and bad ports.
+pub fn split_host_port(text: &str, default_port: u16) -> Result<(&str, u16), TargetError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(TargetError::Empty);
+    }
+    if text.starts_with('[') || text.matches(':').count() > 1 {
+        return Err(TargetError::Ipv6(text.to_string()));
+    }
+    match text.split_once(':') {
+        Some((host, port)) => {
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| TargetError::BadPort(text.to_string()))?;
+            Ok((host, port))
+        }
+        None => Ok((text, default_port)),
+    }
+}
+
+/// Parses `192.0.2.1` (port `default_port`) or `192.0.2.1:587`.
+pub fn parse_target(text: &str, default_port: u16) -> Result<SocketAddrV4, TargetError> {
+    let (host, port) = split_host_port(text, default_port)?;
+    let ip: Ipv4Addr = host
+        .parse()
+        .map_err(|_| TargetError::BadAddress(text.trim().to_string()))?;
+    Ok(SocketAddrV4::new(ip, port))
+}
+
 fn parse_entry(field: &str, default_port: u16, resolver: &dyn Resolver) -> Result<Block, String> {
     if field.contains('/') {
         let cidr: Cidr = field
@@ -174,20 +218,7 @@ fn parse_entry(field: &str, default_port: u16, resolver: &dyn Resolver) -> Resul
             port: default_port,
         });
     }
-    if field.matches(':').count() > 1 || field.starts_with('[') {
-        return Err("IPv6 targets are not supported".to_string());
-    }
-    let (host, port) = match field.rsplit_once(':') {
-        Some((h, p)) => {
-            let port: u16 = p
-                .parse()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("bad port `{p}`"))?;
-            (h, port)
-        }
-        None => (field, default_port),
-    };
+    let (host, port) = split_host_port(field, default_port).map_err(|e| e.to_string())?;
     let ip = match host.parse::<Ipv4Addr>() {
         Ok(ip) => ip,
         Err(_) if looks_like_hostname(host) => resolver.resolve(host, port)?,
@@ -310,5 +341,55 @@ mod tests {
         );
         assert!(missing.is_empty());
         assert!(missing.bad_lines[0].reason.contains("no column"));
+    }
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    #[test]
+    fn parses_addresses_and_ports() {
+        assert_eq!(
+            parse_target("192.0.2.7", 25),
+            Ok(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 7), 25))
+        );
+        assert_eq!(
+            parse_target(" 192.0.2.7:587 ", 25),
+            Ok(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 7), 587))
+        );
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_reason() {
+        assert_eq!(parse_target("", 25), Err(TargetError::Empty));
+        assert!(matches!(
+            parse_target("2001:db8::1", 25),
+            Err(TargetError::Ipv6(_))
+        ));
+        assert!(matches!(
+            parse_target("[2001:db8::1]:25", 25),
+            Err(TargetError::Ipv6(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.300", 25),
+            Err(TargetError::BadAddress(_))
+        ));
+        assert!(matches!(
+            parse_target("mail.example", 25),
+            Err(TargetError::BadAddress(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1:0", 25),
+            Err(TargetError::BadPort(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1:99999", 25),
+            Err(TargetError::BadPort(_))
+        ));
+        assert!(matches!(
+            parse_target("192.0.2.1:", 25),
+            Err(TargetError::BadPort(_))
+        ));
     }
 }

@@ -4,11 +4,10 @@
 //! against the same targets at the same concurrency. Figures only, no timed assertions.
 use anyhow::{bail, Context as _, Result};
 use reconmap_lab::{Lab, Scenario};
-use reconmap_tests::reconmap_bin;
+use reconmap_tests::reconmap_in_netns;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddrV4;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,9 +41,8 @@ fn main() -> Result<()> {
     if all.is_empty() {
         bail!("the many scenario lists no targets");
     }
-    let dir = std::env::temp_dir().join(format!("reconmap-bench-scan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let _cleanup = DirGuard(dir.clone());
+    let tmp = reconmap_tests::TempDir::new("bench-scan");
+    let dir = tmp.path("");
 
     // Baseline RSS at a tiny concurrency, to estimate bytes per in-flight session.
     let small: Vec<(SocketAddrV4, String)> = sample(&all, 200);
@@ -115,9 +113,7 @@ fn scan(
     }
     drop(f);
     let t = Instant::now();
-    let child = Command::new("ip")
-        .args(["netns", "exec", lab.prober().name()])
-        .arg(reconmap_bin())
+    let child = reconmap_in_netns(lab.prober().name())
         .args([
             "scan",
             "--quiet",
@@ -219,11 +215,4 @@ fn wait_with_usage(pid: u32) -> Result<(bool, Duration, i64)> {
     };
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     Ok((ok, tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss))
-}
-
-struct DirGuard(std::path::PathBuf);
-impl Drop for DirGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
