@@ -11,7 +11,7 @@ use reconmap_lab::netns::{self, Netns};
 use reconmap_tests::{nft_counters, nft_load, reconmap_in_netns, require_root};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const PROBER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
