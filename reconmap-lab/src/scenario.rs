@@ -59,7 +59,7 @@ pub struct Scenario {
     /// The mail server at distance n+1.
     #[serde(default)]
     pub server: ServerSpec,
-    /// Delay and loss applied to every link (netem), both directions.
+    /// Delay and loss applied to every link, both directions (see `Lab::shape_links`).
     #[serde(default)]
     pub link: LinkSpec,
     /// What a correct prober reports for the main target.
@@ -163,7 +163,7 @@ impl Default for ServerSpec {
     }
 }
 
-/// netem settings for every link.
+/// Delay and loss for every link.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
@@ -176,7 +176,7 @@ pub struct LinkSpec {
 }
 
 impl LinkSpec {
-    /// Whether any netem qdisc is needed.
+    /// Whether any link shaping is needed.
     pub fn is_shaped(&self) -> bool {
         self.delay_ms > 0 || self.loss_percent > 0.0
     }
