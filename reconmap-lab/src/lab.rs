@@ -52,7 +52,8 @@ pub struct Lab {
     /// prober, r1..rn, server.
     nodes: Vec<Netns>,
     temp_dir: Option<PathBuf>,
-    /// `reconmap-delay` processes shaping the links (this kernel has no `sch_netem`).
+    /// Helper processes: `reconmap-delay` shaping the links (this kernel has no `sch_netem`)
+    /// and `reconmap-middlebox` for reset boxes.
     delayers: Vec<std::process::Child>,
 }
 
@@ -120,7 +121,9 @@ impl Lab {
         }
         for (k, hop) in scenario.hops.iter().enumerate() {
             let node = lab.nodes.get(k + 1).ok_or_else(bad_hops)?;
-            lab.configure_router(node, k + 1, hop)?;
+            if let Some(helper) = lab.configure_router(node, k + 1, hop)? {
+                lab.delayers.push(helper);
+            }
         }
         if scenario.link.is_shaped() {
             lab.shape_links()?;
@@ -185,12 +188,13 @@ impl Lab {
     }
 
     /// Sysctls, nft rules and the short-quote policy route of router `k`.
+    /// Configures router `k`; returns the helper process it needs, if any (`reset` boxes).
     fn configure_router(
         &self,
         node: &Netns,
         k: usize,
         hop: &crate::scenario::HopSpec,
-    ) -> Result<(), LabError> {
+    ) -> Result<Option<std::process::Child>, LabError> {
         let mut sysctl = vec!["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"];
         if !hop.icmp_ratelimit {
             sysctl.extend([
@@ -213,7 +217,12 @@ impl Lab {
             );
             node.run_with_input(&["ip", "-batch", "-"], &batch)?;
         }
-        Ok(())
+        match hop.middlebox.as_ref() {
+            Some(mb) if mb.behaviour == crate::scenario::Behaviour::Reset => {
+                reset_box(node, mb).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Delay and loss on every link. `sch_netem` is not available on every kernel (this
@@ -222,7 +231,7 @@ impl Lab {
     /// the link delay: one delay per link and direction, as netem on both link ends would give.
     fn shape_links(&mut self) -> Result<(), LabError> {
         let link = self.scenario.link.clone();
-        let bin = delay_binary()?;
+        let bin = helper_binary("reconmap-delay")?;
         for i in 0..self.nodes.len() {
             let node = self.nodes.get(i).ok_or_else(bad_hops)?;
             node.run(&[
@@ -504,32 +513,87 @@ fn read_states(state_dir: &Path) -> Result<Vec<(PathBuf, LabState)>, LabError> {
     Ok(states)
 }
 
-/// Where the `reconmap-delay` binary is: `$RECONMAP_DELAY_BIN`, or next to the running
-/// executable (also from `target/*/deps` test executables and the release directory).
-fn delay_binary() -> Result<PathBuf, LabError> {
-    if let Some(p) = std::env::var_os("RECONMAP_DELAY_BIN") {
-        return Ok(PathBuf::from(p));
+/// A `reset` box: the client's STARTTLS segments go to `reconmap-middlebox --reset` (queue 1),
+/// which resets both ends and drops the segment.
+fn reset_box(
+    node: &Netns,
+    mb: &crate::scenario::MiddleboxSpec,
+) -> Result<std::process::Child, LabError> {
+    let mut rule: Vec<String> = match mb.placement {
+        crate::scenario::Placement::Forward => vec!["-A".into(), "FORWARD".into()],
+        crate::scenario::Placement::Prerouting => {
+            vec![
+                "-t".into(),
+                "mangle".into(),
+                "-A".into(),
+                "PREROUTING".into(),
+            ]
+        }
+    };
+    rule.extend(["-p", "tcp", "--dport", "25"].map(String::from));
+    if let Some(d) = mb.daddr.as_deref() {
+        rule.extend(["-d".to_string(), Prefix::parse(d)?.to_string()]);
+    }
+    rule.extend(
+        [
+            "-m",
+            "string",
+            "--string",
+            "STARTTLS",
+            "--algo",
+            "bm",
+            "--icase",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            "1",
+        ]
+        .map(String::from),
+    );
+    let mut argv: Vec<&str> = vec!["iptables"];
+    argv.extend(rule.iter().map(String::as_str));
+    node.run(&argv)?;
+    let bin = helper_binary("reconmap-middlebox")?;
+    let child = node
+        .command(&bin.to_string_lossy())
+        .args(["--queue", "1", "--reset"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|source| LabError::Io {
+            what: format!("start {}", bin.display()),
+            source,
+        })?;
+    // Let it bind its queue before traffic starts.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    Ok(child)
+}
+
+/// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is: `$RECONMAP_LAB_BIN_DIR`,
+/// or next to the running executable (also from `target/*/deps` test executables and the
+/// release directory).
+fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
+    if let Some(dir) = std::env::var_os("RECONMAP_LAB_BIN_DIR") {
+        return Ok(PathBuf::from(dir).join(name));
     }
     let exe = std::env::current_exe().unwrap_or_default();
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     let candidates = [
-        dir.join("reconmap-delay"),
-        dir.join("../reconmap-delay"),
-        dir.join("../../release/reconmap-delay"),
-        dir.join("../release/reconmap-delay"),
-        dir.join("../../debug/reconmap-delay"),
+        dir.join(name),
+        dir.join("..").join(name),
+        dir.join("../../release").join(name),
+        dir.join("../release").join(name),
+        dir.join("../../debug").join(name),
     ];
     candidates.into_iter().find(|p| p.exists()).ok_or_else(|| {
-        LabError::Scenario(
-            "reconmap-delay not found next to the running program; build it with \
-             `cargo build --release -p reconmap-lab --bins` (cargo xtask does) or set RECONMAP_DELAY_BIN"
-                .into(),
-        )
+        LabError::Scenario(format!(
+            "{name} not found next to the running program; build it with \
+             `cargo build --release -p reconmap-lab --bins` (cargo xtask does) or set RECONMAP_LAB_BIN_DIR"
+        ))
     })
 }
 
-/// Stops the `reconmap-delay` processes running in namespace `name` (a lab namespace: whatever
-/// runs `reconmap-delay` there was started by a lab).
+/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`; comm is cut at 15 bytes)
+/// running in namespace `name` (a lab namespace: whatever runs them there was started by a lab).
 fn kill_delayers(name: &str) {
     let Ok(out) = std::process::Command::new("ip")
         .args(["netns", "pids", name])
@@ -542,7 +606,7 @@ fn kill_delayers(name: &str) {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == "reconmap-delay" {
+        if matches!(comm.trim(), "reconmap-delay" | "reconmap-middle") {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,

@@ -62,7 +62,9 @@ fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, cr
         }
         Behaviour::EhloMask => rules.extend(ehlo_rule(&from_server, server)),
         Behaviour::Drop => rules.push(format!("{command} drop")),
-        Behaviour::Reset => rules.push(format!("{command} reject with tcp reset")),
+        // Resets toward both ends need a packet nft cannot forge: an iptables NFQUEUE rule and
+        // `reconmap-middlebox --reset` do it (see `Lab::configure_router`).
+        Behaviour::Reset => {}
     }
     let mut out = format!(
         "table ip rmlab_box {{\n  chain box {{\n    type filter hook {hook} priority {priority}; policy accept;\n"
