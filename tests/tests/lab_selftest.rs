@@ -294,3 +294,35 @@ fn wide_area_delays_every_link() {
     assert!(rtt < one_way * 2 + Duration::from_millis(500), "{rtt:?}");
     assert_mailguarded(&session(&lab, target, true).expect("session"));
 }
+
+#[test]
+fn reset_box_resets_both_ends() {
+    if !is_root() {
+        return;
+    }
+    let lab = up("reset");
+    let server_ns = lab
+        .state()
+        .namespaces
+        .last()
+        .expect("server namespace")
+        .clone();
+    reconmap_tests::nft_load(
+        &server_ns,
+        "table inet rmrst {\n chain in { type filter hook input priority 0; tcp flags rst counter; }\n}\n",
+    );
+    let before: u64 = reconmap_tests::nft_counters(&server_ns, "inet", "rmrst", "in")
+        .iter()
+        .sum();
+    assert_eq!(before, 0);
+    let result = session(&lab, lab.target(), true);
+    assert!(
+        result.is_err(),
+        "the client's STARTTLS must end in a reset: {result:?}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let after: u64 = reconmap_tests::nft_counters(&server_ns, "inet", "rmrst", "in")
+        .iter()
+        .sum();
+    assert!(after >= 1, "the server side must be reset too");
+}
