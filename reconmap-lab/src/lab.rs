@@ -231,7 +231,6 @@ impl Lab {
     /// the link delay: one delay per link and direction, as netem on both link ends would give.
     fn shape_links(&mut self) -> Result<(), LabError> {
         let link = self.scenario.link.clone();
-        let bin = helper_binary("reconmap-delay")?;
         for i in 0..self.nodes.len() {
             let node = self.nodes.get(i).ok_or_else(bad_hops)?;
             node.run(&[
@@ -246,21 +245,20 @@ impl Lab {
                 "0",
                 "--queue-bypass",
             ])?;
-            let child = node
-                .command(&bin.to_string_lossy())
-                .args(["--queue", "0", "--delay-ms", &link.delay_ms.to_string()])
-                .args([
-                    "--loss-percent",
-                    &link.loss_percent.to_string(),
-                    "--seed",
-                    &(i + 1).to_string(),
-                ])
-                .stdin(std::process::Stdio::null())
-                .spawn()
-                .map_err(|source| LabError::Io {
-                    what: format!("start {}", bin.display()),
-                    source,
-                })?;
+            let child = spawn_helper(
+                node,
+                "reconmap-delay",
+                &[
+                    "--queue".to_string(),
+                    "0".to_string(),
+                    "--delay-ms".to_string(),
+                    link.delay_ms.to_string(),
+                    "--loss-percent".to_string(),
+                    link.loss_percent.to_string(),
+                    "--seed".to_string(),
+                    (i + 1).to_string(),
+                ],
+            )?;
             self.delayers.push(child);
         }
         // Let every delayer bind its queue before traffic starts.
@@ -553,19 +551,35 @@ fn reset_box(
     let mut argv: Vec<&str> = vec!["iptables"];
     argv.extend(rule.iter().map(String::as_str));
     node.run(&argv)?;
-    let bin = helper_binary("reconmap-middlebox")?;
-    let child = node
-        .command(&bin.to_string_lossy())
-        .args(["--queue", "1", "--reset"])
+    let child = spawn_helper(
+        node,
+        "reconmap-middlebox",
+        &[
+            "--queue".to_string(),
+            "1".to_string(),
+            "--reset".to_string(),
+        ],
+    )?;
+    // Let it bind its queue before traffic starts.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    Ok(child)
+}
+
+/// Starts lab helper `name` (see [`helper_binary`]) inside `node`.
+fn spawn_helper(
+    node: &Netns,
+    name: &str,
+    args: &[String],
+) -> Result<std::process::Child, LabError> {
+    let bin = helper_binary(name)?;
+    node.command(&bin.to_string_lossy())
+        .args(args)
         .stdin(std::process::Stdio::null())
         .spawn()
         .map_err(|source| LabError::Io {
             what: format!("start {}", bin.display()),
             source,
-        })?;
-    // Let it bind its queue before traffic starts.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    Ok(child)
+        })
 }
 
 /// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is: `$RECONMAP_LAB_BIN_DIR`,
