@@ -19,8 +19,7 @@ pub struct FieldChange {
 }
 
 /// What a hop's ICMP quote says about the probe's payload (the STARTTLS command).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PayloadStatus {
     /// The quote holds the payload (as far as it goes) and it equals what was sent.
     Intact,
@@ -33,7 +32,7 @@ pub enum PayloadStatus {
 }
 
 /// The result of comparing one ICMP quote with the probe it quotes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuoteDiff {
     /// Bytes of the quoted datagram present (from the quoted IP header on, RFC 4884
     /// extensions excluded).
@@ -45,13 +44,14 @@ pub struct QuoteDiff {
 }
 
 /// One row of the TTL sweep.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// The output form of a hop is `report::HopOut`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HopRecord {
     pub ttl: TimeToLive,
     /// Source address of the ICMP error (the router), if any answered.
     pub addr: Option<Ipv4Addr>,
     /// Probe send to ICMP arrival.
-    #[serde(serialize_with = "serialize_opt_ms", rename = "rtt_ms")]
     pub rtt: Option<Duration>,
     /// ICMP type and code of the answer (11/0 time exceeded, 3/x unreachable).
     pub icmp: Option<(u8, u8)>,
@@ -116,13 +116,20 @@ pub struct TcpObservations {
     pub closed_by_peer: bool,
 }
 
-fn serialize_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&(d.as_secs_f64() * 1000.0)),
-        None => s.serialize_none(),
-    }
+fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(millis(*d))
 }
 
-fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
+/// A duration in milliseconds, rounded to the microsecond (how every time is output).
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Bytes as text with non-printables escaped (`XXXXXXXX\r\n`): how quoted payloads are shown
+/// everywhere (report, evidence lines).
+pub fn escape_bytes(b: &[u8]) -> String {
+    b.iter()
+        .flat_map(|&c| std::ascii::escape_default(c))
+        .map(char::from)
+        .collect()
 }

@@ -1,4 +1,4 @@
-//! Newtypes used across layers, so a TTL is never confused with an IP ID or a port.
+//! Newtypes used across layers, so a TTL is never confused with an IP ID.
 use serde::Serialize;
 use std::fmt;
 
@@ -13,11 +13,6 @@ pub struct TimeToLive(pub u8);
 #[serde(transparent)]
 pub struct IpId(pub u16);
 
-/// A TCP port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Port(pub u16);
-
 impl fmt::Display for TimeToLive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -27,11 +22,5 @@ impl fmt::Display for TimeToLive {
 impl fmt::Display for IpId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:#06x}", self.0)
-    }
-}
-
-impl fmt::Display for Port {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }

@@ -292,7 +292,7 @@ fn collect_evidence(
                 "hop {} ({}) quotes \"{}\"",
                 h.ttl,
                 h.addr.map_or("?".to_string(), |a| a.to_string()),
-                String::from_utf8_lossy(&quoted).escape_debug()
+                crate::evidence::escape_bytes(&quoted)
             ));
         }
         if let Some(d) = &h.diff {

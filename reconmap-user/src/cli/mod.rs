@@ -8,7 +8,6 @@ mod probe;
 mod scan;
 mod session_args;
 mod signals;
-mod target;
 
 #[derive(Debug, Parser)]
 #[command(

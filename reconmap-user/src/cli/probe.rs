@@ -1,9 +1,9 @@
 //! `reconmap probe TARGET[:PORT]...`: trace where STARTTLS is stripped on the path to each target.
 use super::output::{OutputArgs, ReportWriter};
 use super::session_args::SessionArgs;
-use super::target::parse_target;
 use anyhow::{Context as _, Result};
 use reconmap::engine::{Prober, RunPlan, StopLevel};
+use reconmap::scan::parse_target;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]

@@ -5,6 +5,7 @@ use super::signals::stop_channel;
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reconmap::engine::{Prober, RunPlan, RunStats, StopLevel};
+use reconmap::report;
 use reconmap::scan::{
     shard_order, Blocklist, ListFormat, Permutation, ResultsWriter, Shard, SystemResolver, Tally,
     TargetList,
@@ -12,7 +13,7 @@ use reconmap::scan::{
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::io::{IsTerminal as _, Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -193,11 +194,13 @@ pub async fn run(args: Args) -> Result<()> {
             plan,
             cfg,
             |r, stats| {
-                let value = serde_json::to_value(&r).map_err(|e| e.to_string())?;
-                let verdict = value["verdict"].as_str().unwrap_or("?").to_string();
-                let hop = segment_hop(&value);
-                tally.record(&verdict, hop);
-                let line = value.to_string();
+                // The hop a stripping segment points at: the first showing the change, else the
+                // last seeing the original bytes.
+                let hop = r
+                    .segment
+                    .and_then(|s| s.at.and_then(|h| h.addr).or(s.after.addr));
+                tally.record(r.verdict.name(), hop);
+                let line = report::to_json(&r).map_err(|e| e.to_string())?;
                 match results.as_mut() {
                     Some(w) => w.write_record(&line).map_err(|e| e.to_string())?,
                     None => writeln!(stdout, "{line}").map_err(|e| e.to_string())?,
@@ -257,16 +260,6 @@ fn read_input(path: Option<&PathBuf>) -> Result<String> {
             Ok(s)
         }
     }
-}
-
-/// The hop a stripping segment points at: the first hop showing the change, else the last one
-/// seeing the original bytes.
-fn segment_hop(report: &Value) -> Option<Ipv4Addr> {
-    let seg = &report["segment"];
-    seg["at"]["addr"]
-        .as_str()
-        .or_else(|| seg["after"]["addr"].as_str())
-        .and_then(|a| a.parse().ok())
 }
 
 /// The run's metadata side file (ZMap style): written at the start and rewritten at the end.
@@ -344,23 +337,26 @@ impl Progress {
     }
 
     fn update(&self, stats: &RunStats, tally: &Tally, not_probed: u64) {
-        let counts: Vec<String> = tally
-            .verdicts
-            .iter()
-            .map(|(v, c)| format!("{v}={c}"))
-            .collect();
-        let msg = format!("in flight {} | {}", stats.in_flight, counts.join(" "));
+        let msg = || {
+            let counts: Vec<String> = tally
+                .verdicts
+                .iter()
+                .map(|(v, c)| format!("{v}={c}"))
+                .collect();
+            format!("in flight {} | {}", stats.in_flight, counts.join(" "))
+        };
         if let Some(bar) = &self.bar {
             bar.set_position(stats.finished + not_probed);
-            bar.set_message(msg);
+            bar.set_message(msg());
         } else if self.last_plain.get().elapsed() >= self.plain_every {
             self.last_plain.set(Instant::now());
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
             eprintln!(
-                "progress: {}/{} done, {:.1}/s, {msg}",
+                "progress: {}/{} done, {:.1}/s, {}",
                 stats.finished + not_probed,
                 self.total,
-                stats.finished as f64 / secs
+                stats.finished as f64 / secs,
+                msg()
             );
         }
     }

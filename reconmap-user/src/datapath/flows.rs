@@ -1,6 +1,6 @@
 //! The flow map handle: which 4-tuples are probe flows.
 use super::DatapathError;
-use aya::maps::{HashMap, Map, MapData};
+use aya::maps::{HashMap, Map, MapData, MapError};
 use reconmap_common::{FlowKey, FlowState};
 use std::sync::{Arc, Mutex};
 
@@ -25,11 +25,10 @@ impl FlowTable {
             .lock()
             .map_err(|_| DatapathError::FlowMap("lock poisoned".into()))?;
         m.insert(key, FlowState::default(), 0).map_err(|e| {
-            let text = e.to_string();
-            if text.contains("No space") || text.contains("E2BIG") || text.contains("too big") {
-                DatapathError::FlowMap(format!("flow map full ({text}): lower --concurrency"))
+            if errno(&e) == Some(libc::E2BIG) {
+                DatapathError::FlowMap(format!("flow map full ({e}): lower --concurrency"))
             } else {
-                DatapathError::FlowMap(text)
+                DatapathError::FlowMap(e.to_string())
             }
         })
     }
@@ -41,14 +40,8 @@ impl FlowTable {
             .lock()
             .map_err(|_| DatapathError::FlowMap("lock poisoned".into()))?;
         match m.remove(&key) {
-            Ok(()) => Ok(()),
-            Err(e)
-                if e.to_string().contains("No such file")
-                    || e.to_string().contains("not found") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(DatapathError::FlowMap(e.to_string())),
+            Err(e) if errno(&e) != Some(libc::ENOENT) => Err(DatapathError::FlowMap(e.to_string())),
+            _ => Ok(()),
         }
     }
 
@@ -59,5 +52,13 @@ impl FlowTable {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The errno of a failed map syscall.
+fn errno(e: &MapError) -> Option<i32> {
+    match e {
+        MapError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
     }
 }

@@ -63,21 +63,25 @@ pub enum DatapathError {
 }
 
 impl DatapathError {
-    /// Classifies an error text from aya: EPERM/EACCES become [`DatapathError::Permission`].
+    /// Classifies an aya error by the errno in its source chain: EPERM means missing
+    /// privileges ([`DatapathError::Permission`]). EACCES is what the verifier answers for a
+    /// program it rejects: that stays a load error, with the verifier's log in its text.
     fn from_aya(
         context: &str,
-        err: impl std::fmt::Display,
+        err: &(dyn std::error::Error + 'static),
         otherwise: impl FnOnce(String) -> Self,
     ) -> Self {
-        // EPERM means missing privileges. (EACCES, "permission denied", is what the verifier
-        // answers for a program it rejects: that is a load error with the verifier's log.)
-        let text = format!("{err:#}");
-        let lower = text.to_lowercase();
-        if lower.contains("operation not permitted") {
-            DatapathError::Permission(context.to_string())
-        } else {
-            otherwise(format!("{context}: {text}"))
+        let mut cause = Some(err);
+        while let Some(e) = cause {
+            let eperm = e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.raw_os_error() == Some(libc::EPERM));
+            if eperm {
+                return DatapathError::Permission(context.to_string());
+            }
+            cause = e.source();
         }
+        otherwise(format!("{context}: {err}"))
     }
 }
 
@@ -137,7 +141,6 @@ pub struct Datapath {
     flows: FlowTable,
     counters: PerCpuArray<aya::maps::MapData, u64>,
     captures: Option<CaptureStream>,
-    netlink_tc: bool,
     _logger: Arc<Mutex<Option<aya_log::EbpfLogger<&'static dyn log::Log>>>>,
 }
 
@@ -161,19 +164,19 @@ impl Datapath {
             .map_max_entries(names::EVENTS_MAP, ring_bytes)
             .load(OBJECT)
             .map_err(|e| {
-                DatapathError::from_aya("loading the eBPF object", e, DatapathError::Load)
+                DatapathError::from_aya("loading the eBPF object", &e, DatapathError::Load)
             })?;
         let classifier: &mut SchedClassifier = program(&mut ebpf, names::RST_GUARD_PROG)?
             .try_into()
             .map_err(|e| DatapathError::Load(format!("{}: {e}", names::RST_GUARD_PROG)))?;
         classifier
             .load()
-            .map_err(|e| DatapathError::from_aya("loading rst_guard", e, DatapathError::Load))?;
+            .map_err(|e| DatapathError::from_aya("loading rst_guard", &e, DatapathError::Load))?;
         let xdp: &mut Xdp = program(&mut ebpf, names::CAPTURE_PROG)?
             .try_into()
             .map_err(|e| DatapathError::Load(format!("{}: {e}", names::CAPTURE_PROG)))?;
         xdp.load()
-            .map_err(|e| DatapathError::from_aya("loading capture", e, DatapathError::Load))?;
+            .map_err(|e| DatapathError::from_aya("loading capture", &e, DatapathError::Load))?;
         Ok(ebpf)
     }
 
@@ -204,8 +207,8 @@ impl Datapath {
                     )
                     .map_err(|e| {
                         DatapathError::from_aya(
-                            "attaching rst_guard",
-                            format!("{first}; then {e}"),
+                            &format!("attaching rst_guard (TCX failed: {first}; clsact)"),
+                            &e,
                             attach_err,
                         )
                     })?;
@@ -217,7 +220,7 @@ impl Datapath {
                 .try_into()
                 .map_err(|e| DatapathError::Load(format!("{e}")))?;
             xdp.attach(&iface, opts.xdp_mode).map_err(|e| {
-                DatapathError::from_aya("attaching capture (XDP)", e, |r| DatapathError::Attach {
+                DatapathError::from_aya("attaching capture (XDP)", &e, |r| DatapathError::Attach {
                     iface: iface.clone(),
                     reason: r,
                 })
@@ -248,7 +251,6 @@ impl Datapath {
             flows,
             counters,
             captures: Some(captures),
-            netlink_tc,
             _logger: logger,
         })
     }
@@ -310,12 +312,6 @@ impl Drop for Datapath {
             if let Ok(c) = <&mut SchedClassifier>::try_from(p) {
                 let _ = c.unload();
             }
-        }
-        if self.netlink_tc {
-            log::debug!(
-                "classic tc filter on {} removed with its program",
-                self.iface
-            );
         }
     }
 }

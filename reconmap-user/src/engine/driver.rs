@@ -306,6 +306,8 @@ impl Prober {
             }
         }
         run.stats.in_flight = 0;
+        // Ring items user space could not decode count as malformed too.
+        run.stats.malformed += self.captures.malformed();
         self.retire(&mut run, Instant::now(), true);
         Ok(run.stats)
     }

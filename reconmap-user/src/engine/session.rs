@@ -128,17 +128,8 @@ impl ProbeSession {
         s
     }
 
-    pub fn flow(&self) -> FlowAddrs {
-        self.flow
-    }
-
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
-    }
-
-    /// Whether everything the verdict needs is in (the close may still be under way).
-    pub fn verdict_ready(&self) -> bool {
-        matches!(self.phase, Phase::Closing | Phase::Done)
     }
 
     pub fn timeline(&self) -> Timeline {

@@ -53,7 +53,6 @@ pub struct SweepProbe {
 pub struct Sweep {
     flow: FlowAddrs,
     template: TcpSegment,
-    tos: u8,
     limit: u8,
     retries_left: u8,
     wait: Duration,
@@ -86,7 +85,6 @@ impl Sweep {
         Self {
             flow,
             template,
-            tos: 0,
             limit,
             retries_left: retries,
             wait,
@@ -163,11 +161,6 @@ impl Sweep {
         self.round(now, &ttls)
     }
 
-    /// Highest TTL this sweep uses.
-    pub fn limit(&self) -> u8 {
-        self.limit
-    }
-
     /// The first round: one probe per TTL, all at once.
     pub fn start(&mut self, now: Instant) -> Result<Vec<SweepProbe>, PacketError> {
         let ttls = self.unshared();
@@ -179,11 +172,7 @@ impl Sweep {
         for &ttl in ttls {
             let id = self.next_ip_id;
             self.next_ip_id = self.next_ip_id.wrapping_add(1);
-            let ip = IpParams {
-                tos: self.tos,
-                ..IpParams::new(ttl, id)
-            };
-            let datagram = build_ipv4_tcp(&self.flow, &ip, &self.template)?;
+            let datagram = build_ipv4_tcp(&self.flow, &IpParams::new(ttl, id), &self.template)?;
             self.probes.insert(
                 id,
                 Probe {
@@ -252,12 +241,6 @@ impl Sweep {
     /// ICMP errors that quoted our flow but no probe of this sweep.
     pub fn unmatched(&self) -> u32 {
         self.unmatched
-    }
-
-    /// Updates the server's distance (e.g. when it became known after the sweep started).
-    pub fn set_server_distance(&mut self, distance: Option<u8>) {
-        self.server_distance = distance;
-        self.check_complete();
     }
 
     /// TTLs that must answer before the sweep can end early: all routers in front of the server.

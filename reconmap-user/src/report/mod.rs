@@ -7,12 +7,14 @@ pub use csv::{csv_header, to_csv_row};
 pub use table::render_table;
 
 use crate::engine::Timeline;
+pub use crate::evidence::escape_bytes;
+use crate::evidence::millis as ms;
 use crate::evidence::{FieldChange, HopRecord, PayloadStatus, TcpObservations};
 use crate::smtp::SmtpObservations;
 use crate::verdict::{decide, Segment, Verdict};
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// Version of the JSON record; bumped on any incompatible change.
 pub const SCHEMA: u32 = 1;
@@ -147,10 +149,6 @@ pub fn to_json(r: &Report) -> Result<String, serde_json::Error> {
     serde_json::to_string(r)
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
 fn payload_name(p: &PayloadStatus) -> &'static str {
     match p {
         PayloadStatus::Intact => "intact",
@@ -158,14 +156,6 @@ fn payload_name(p: &PayloadStatus) -> &'static str {
         PayloadStatus::Short => "short",
         PayloadStatus::None => "none",
     }
-}
-
-/// Bytes as text with non-printables escaped (`XXXXXXXX\r\n`).
-pub fn escape_bytes(b: &[u8]) -> String {
-    b.iter()
-        .flat_map(|&c| std::ascii::escape_default(c))
-        .map(char::from)
-        .collect()
 }
 
 #[cfg(test)]

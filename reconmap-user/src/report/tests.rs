@@ -2,6 +2,7 @@ use super::*;
 use crate::evidence::{ConnectOutcome, QuoteDiff};
 use crate::smtp::Reply;
 use crate::types::TimeToLive;
+use std::time::Duration;
 
 fn input(modified_at: Option<u8>) -> ReportInput {
     let hops = (1..=3u8)

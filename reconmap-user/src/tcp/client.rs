@@ -122,7 +122,7 @@ impl TcpClient {
             return None;
         }
         Some(TcpSegment {
-            seq: self.snd_nxt.max_by_seq(self.snd_una),
+            seq: self.snd_nxt,
             ack: self.rcv_nxt(),
             flags: TcpFlags {
                 rst: true,
@@ -575,20 +575,6 @@ impl TcpClient {
                 TcpState::LastAck => TcpState::Closed,
                 s => s,
             };
-        }
-    }
-}
-
-trait SeqMax {
-    fn max_by_seq(self, other: SeqNumber) -> SeqNumber;
-}
-
-impl SeqMax for SeqNumber {
-    fn max_by_seq(self, other: SeqNumber) -> SeqNumber {
-        if self - other >= 0 {
-            self
-        } else {
-            other
         }
     }
 }

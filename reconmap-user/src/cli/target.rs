@@ -1,2 +1,0 @@
-//! Target arguments: `ADDR[:PORT]` (parsed by the library, see [`reconmap::scan::targets`]).
-pub use reconmap::scan::targets::parse_target;
