@@ -1,9 +1,9 @@
 //! A running lab: prober — r1 … rn — server, each its own namespace, joined by veth pairs.
 //!
-//! Addressing: link `i` joins node `i` and node `i+1` (node 0 = prober, node n+1 = server) and
-//! is `198.51.100.4i/30`: `.4i+1` on node i's `east` interface, `.4i+2` on node i+1's `west`.
-//! The server answers on `192.0.2.25` (on its lo) and, with AnyIP, on a whole prefix. A router
-//! sends its ICMP errors from its `west` address, so hop k's address is `198.51.100.(4k-2)`.
+//! Addressing follows the scenario's plan (`reconmap_core::scenario::plan`), shared with the
+//! simulator: link `i` joins node `i` (its `east` interface) and node `i+1` (its `west`), the
+//! server answers on `192.0.2.25` (on its lo) and, with AnyIP, on a whole prefix; a router sends
+//! its ICMP errors from its `west` address.
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::netns::{self, Netns};
 use crate::nft;
-use crate::postfix::{self, Postfix, ServerText, HOSTNAME};
-use crate::scenario::{Expected, Prefix, RouterKind, Scenario};
+use crate::postfix::{self, Postfix};
 use crate::LabError;
+use reconmap_core::scenario::plan::{link_addr, link_net};
+use reconmap_core::scenario::server_text::{ServerText, HOSTNAME};
+use reconmap_core::scenario::{Expected, RouterKind, Scenario};
 
-/// The server's main address.
-pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 25);
+pub use reconmap_core::scenario::plan::SERVER_ADDR;
 /// Interface toward the server on every node but the server.
 pub const EAST_IF: &str = "east";
 /// Interface toward the prober on every node but the prober.
@@ -29,19 +30,8 @@ const LAB_PREFIXES: &[&str] = &["198.51.100.0/24", "192.0.2.0/24", "198.18.0.0/1
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
-/// Address of `side` (0 = west end on node i, 1 = east end on node i+1) of link `i`.
-fn link_addr(link: usize, east_end: bool) -> Option<Ipv4Addr> {
-    let host = u8::try_from(4 * link + if east_end { 2 } else { 1 }).ok()?;
-    Some(Ipv4Addr::new(198, 51, 100, host))
-}
-
-fn link_net(link: usize) -> Option<String> {
-    let base = u8::try_from(4 * link).ok()?;
-    Some(format!("198.51.100.{base}/30"))
-}
-
 fn bad_hops() -> LabError {
-    LabError::Scenario("too many hops for the link plan".into())
+    LabError::Build("too many hops for the link plan".into())
 }
 
 /// A lab brought up from a scenario; dropping it tears down everything it made.
@@ -177,7 +167,7 @@ impl Lab {
                 lines.push(format!("route add 198.18.0.0/15 via {east_gw}"));
             } else {
                 lines.push(format!("address add {SERVER_ADDR}/32 dev lo"));
-                if let Some(p) = self.scenario.anyip()? {
+                if let Some(p) = self.scenario.server.anyip {
                     lines.push(format!("route add local {p} dev lo"));
                 }
             }
@@ -274,7 +264,7 @@ impl Lab {
 
     /// The prober's address.
     pub fn prober_addr(&self) -> Ipv4Addr {
-        link_addr(0, false).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        self.scenario.prober_addr()
     }
 
     /// The prober's interface toward r1.
@@ -282,43 +272,24 @@ impl Lab {
         EAST_IF
     }
 
-    /// The representative target: `192.0.2.25:25`, or with AnyIP the prefix's first host.
+    /// The representative target (see `Scenario::target`).
     pub fn target(&self) -> SocketAddrV4 {
-        let ip = match self.scenario.anyip() {
-            Ok(Some(p)) => Ipv4Addr::from(u32::from(p.addr).saturating_add(1)),
-            _ => SERVER_ADDR,
-        };
-        SocketAddrV4::new(ip, 25)
+        self.scenario.target()
     }
 
-    /// Every target with its truth: the AnyIP prefix's hosts (without its first and last
-    /// address), or the single server.
+    /// Every target with its truth (see `Scenario::targets`).
     pub fn targets(&self) -> Vec<(SocketAddrV4, Expected)> {
-        let Ok(Some(p)) = self.scenario.anyip() else {
-            return vec![(self.target(), self.scenario.expect.clone())];
-        };
-        let count = p.addresses().count();
-        p.addresses()
-            .skip(1)
-            .take(count.saturating_sub(2))
-            .filter_map(|ip| Some((SocketAddrV4::new(ip, 25), self.expected_for(ip)?)))
-            .collect()
+        self.scenario.targets()
     }
 
     /// The truth for a server address of this lab (`None` for any other address).
     pub fn expected_for(&self, target: Ipv4Addr) -> Option<Expected> {
-        truth(&self.scenario, target)
+        self.scenario.expected_for(target)
     }
 
     /// The address ICMP errors from hop `ttl` come from (`n+1` = the server's main address).
     pub fn hop_addr(&self, ttl: u8) -> Option<Ipv4Addr> {
-        let n = self.scenario.hops.len();
-        match usize::from(ttl) {
-            0 => None,
-            k if k <= n => link_addr(k - 1, true),
-            k if k == n + 1 => Some(SERVER_ADDR),
-            _ => None,
-        }
+        self.scenario.hop_addr(ttl)
     }
 
     /// The scenario this lab runs.
@@ -349,7 +320,8 @@ impl Lab {
             source,
         })?;
         let path = state_dir.join(format!("{}.toml", state.prober));
-        std::fs::write(&path, toml::to_string(&state)?).map_err(|source| LabError::Io {
+        let text = toml::to_string(&state).map_err(|e| LabError::State(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|source| LabError::Io {
             what: format!("write {}", path.display()),
             source,
         })?;
@@ -441,31 +413,6 @@ impl Drop for Lab {
     }
 }
 
-/// The truth for `target` in `scenario`.
-pub fn truth(scenario: &Scenario, target: Ipv4Addr) -> Option<Expected> {
-    let anyip = scenario.anyip().ok().flatten();
-    let served = target == SERVER_ADDR || anyip.is_some_and(|p| p.contains(target));
-    if !served {
-        return None;
-    }
-    let restrictions: Vec<Prefix> = scenario
-        .hops
-        .iter()
-        .filter_map(|h| h.middlebox.as_ref()?.daddr.as_deref())
-        .filter_map(|d| Prefix::parse(d).ok())
-        .collect();
-    if restrictions.is_empty() || restrictions.iter().any(|p| p.contains(target)) {
-        Some(scenario.expect.clone())
-    } else {
-        Some(
-            scenario
-                .expect_outside
-                .clone()
-                .unwrap_or_else(|| scenario.expect.clone()),
-        )
-    }
-}
-
 fn remove_dir(dir: &Path, report: &mut DownReport) {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => report.dirs_removed.push(dir.to_owned()),
@@ -505,7 +452,9 @@ fn read_states(state_dir: &Path) -> Result<Vec<(PathBuf, LabState)>, LabError> {
                 what: format!("read {}", path.display()),
                 source,
             })?;
-            states.push((path, toml::from_str(&text)?));
+            let state = toml::from_str(&text)
+                .map_err(|e| LabError::State(format!("{}: {e}", path.display())))?;
+            states.push((path, state));
         }
     }
     Ok(states)
@@ -529,8 +478,8 @@ fn reset_box(
         }
     };
     rule.extend(["-p", "tcp", "--dport", "25"].map(String::from));
-    if let Some(d) = mb.daddr.as_deref() {
-        rule.extend(["-d".to_string(), Prefix::parse(d)?.to_string()]);
+    if let Some(d) = mb.daddr {
+        rule.extend(["-d".to_string(), d.to_string()]);
     }
     rule.extend(
         [
@@ -572,7 +521,7 @@ fn spawn_helper(
     args: &[String],
 ) -> Result<std::process::Child, LabError> {
     let bin = helper_binary(name)?;
-    node.command(&bin.to_string_lossy())
+    node.command(&bin)
         .args(args)
         .stdin(std::process::Stdio::null())
         .spawn()
@@ -582,26 +531,13 @@ fn spawn_helper(
         })
 }
 
-/// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is: `$RECONMAP_LAB_BIN_DIR`,
-/// or next to the running executable (also from `target/*/deps` test executables and the
-/// release directory).
+/// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is (see
+/// `reconmap_sys::bins::find`).
 fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
-    if let Some(dir) = std::env::var_os("RECONMAP_LAB_BIN_DIR") {
-        return Ok(PathBuf::from(dir).join(name));
-    }
-    let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    let candidates = [
-        dir.join(name),
-        dir.join("..").join(name),
-        dir.join("../../release").join(name),
-        dir.join("../release").join(name),
-        dir.join("../../debug").join(name),
-    ];
-    candidates.into_iter().find(|p| p.exists()).ok_or_else(|| {
-        LabError::Scenario(format!(
+    reconmap_sys::bins::find(name).ok_or_else(|| {
+        LabError::MissingHelper(format!(
             "{name} not found next to the running program; build it with \
-             `cargo build --release -p reconmap-lab --bins` (cargo xtask does) or set RECONMAP_LAB_BIN_DIR"
+             `cargo build --release -p reconmap-lab --bins` (cargo xtask does) or set RECONMAP_BIN_DIR"
         ))
     })
 }
@@ -626,28 +562,5 @@ fn kill_delayers(name: &str) {
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn many_truth_splits_the_range() {
-        let s = Scenario::builtin("many").expect("many");
-        let inside = truth(&s, Ipv4Addr::new(198, 18, 1, 1)).expect("served");
-        let outside = truth(&s, Ipv4Addr::new(198, 18, 200, 1)).expect("served");
-        assert_eq!(inside.verdict, "stripped");
-        assert_eq!(outside.verdict, "clean");
-        assert_eq!(truth(&s, Ipv4Addr::new(203, 0, 113, 1)), None);
-    }
-
-    #[test]
-    fn link_plan_stays_in_the_documentation_range() {
-        assert_eq!(link_addr(0, false), Some(Ipv4Addr::new(198, 51, 100, 1)));
-        assert_eq!(link_addr(2, true), Some(Ipv4Addr::new(198, 51, 100, 10)));
-        assert!(link_addr(crate::scenario::MAX_HOPS, true).is_some());
-        assert_eq!(link_addr(64, true), None);
     }
 }

@@ -9,14 +9,15 @@
 //! # Ok(()) }
 //! ```
 pub mod lab;
-pub mod netns;
 pub mod nft;
 pub mod postfix;
-pub mod scenario;
 pub mod smtp;
 
 pub use lab::{DownReport, Lab, LabState};
-pub use scenario::{Expected, Scenario};
+/// Scenarios (the files both the lab and the simulator run) live in the core crate.
+pub use reconmap_core::scenario::{self, Expected, Scenario};
+/// Namespaces are made with the shared helper (also used by xtask and the tests).
+pub use reconmap_sys::netns;
 pub use smtp::{smtp_session, SmtpTranscript};
 
 /// Errors of the lab: each says which step or input failed.
@@ -25,18 +26,21 @@ pub enum LabError {
     /// A namespace command failed.
     #[error(transparent)]
     Netns(#[from] netns::NetnsError),
-    /// A scenario file is not valid TOML or does not fit the schema.
-    #[error("scenario: {0}")]
-    Toml(#[from] toml::de::Error),
-    /// A lab state file could not be written.
-    #[error("state: {0}")]
-    TomlSer(#[from] toml::ser::Error),
-    /// A scenario is inconsistent.
-    #[error("scenario {0}")]
-    Scenario(String),
-    /// No embedded scenario has this name.
-    #[error("no built-in scenario `{0}` (see `lab list`)")]
-    UnknownScenario(String),
+    /// A scenario file is missing, not valid TOML, or inconsistent.
+    #[error(transparent)]
+    Scenario(#[from] reconmap_core::scenario::ScenarioError),
+    /// A lab state file could not be read or written.
+    #[error("lab state: {0}")]
+    State(String),
+    /// The scenario cannot be built (e.g. too many hops for the link plan).
+    #[error("cannot build the lab: {0}")]
+    Build(String),
+    /// A helper program of the lab is missing.
+    #[error("{0}")]
+    MissingHelper(String),
+    /// A command failed.
+    #[error(transparent)]
+    Process(#[from] reconmap_sys::process::ProcessError),
     /// File or socket I/O.
     #[error("{what}: {source}")]
     Io {

@@ -6,8 +6,8 @@
 //! most 8 bytes that start on even offsets (see ../shared/docs/lab.md).
 use std::fmt::Write as _;
 
-use crate::postfix::ServerText;
-use crate::scenario::{Behaviour, MiddleboxSpec, Placement, Prefix, RouterKind};
+use reconmap_core::scenario::server_text::ServerText;
+use reconmap_core::scenario::{Behaviour, MiddleboxSpec, Placement, RouterKind};
 
 /// `STARTTLS` as a 64-bit big-endian number.
 const STARTTLS: u64 = 0x5354_4152_5454_4c53;
@@ -45,11 +45,8 @@ fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, cr
         Placement::Forward => ("forward", 0),
         Placement::Prerouting => ("prerouting", -150),
     };
-    let (to_server, from_server) = match mb.daddr.as_deref() {
-        Some(d) => {
-            let p = Prefix::parse(d)?;
-            (format!("ip daddr {p} "), format!("ip saddr {p} "))
-        }
+    let (to_server, from_server) = match mb.daddr {
+        Some(p) => (format!("ip daddr {p} "), format!("ip saddr {p} ")),
         None => (String::new(), String::new()),
     };
     let command = format!("{to_server}tcp dport 25 @ih,0,64 & 0x{UPPER:016x} == 0x{STARTTLS:016x}");

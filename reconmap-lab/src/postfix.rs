@@ -4,44 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::netns::{run_command, Netns};
+use crate::netns::Netns;
 use crate::LabError;
-
-/// Host name of every lab server (also in its banner).
-pub const HOSTNAME: &str = "mx.lab.example";
-
-/// The exact bytes the lab's Postfix sends, which the nft middlebox rules key on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerText {
-    /// The 220 banner line with its CRLF.
-    pub banner_line: String,
-    /// The whole EHLO reply.
-    pub ehlo_reply: String,
-    /// Payload offset of `STARTTLS` in the EHLO reply (None without TLS).
-    pub ehlo_starttls_offset: Option<usize>,
-}
-
-impl ServerText {
-    /// What Postfix 3.7 sends with this module's main.cf.
-    pub fn new(hostname: &str, tls: bool) -> Self {
-        let banner_line = format!("220 {hostname} ESMTP ReconMap lab\r\n");
-        let mut ehlo_reply = format!(
-            "250-{hostname}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
-        );
-        if tls {
-            ehlo_reply.push_str("250-STARTTLS\r\n");
-        }
-        ehlo_reply.push_str(
-            "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
-        );
-        let ehlo_starttls_offset = ehlo_reply.find("STARTTLS");
-        Self {
-            banner_line,
-            ehlo_reply,
-            ehlo_starttls_offset,
-        }
-    }
-}
+use reconmap_core::scenario::server_text::HOSTNAME;
+use reconmap_sys::process::{run_command, ProcessError};
 
 /// A running Postfix instance; stopped on drop.
 #[derive(Debug)]
@@ -114,7 +80,7 @@ impl Postfix {
         // would first run postfix-script's integrity checks, which cost seconds.
         let daemon_dir = daemon_directory(dir)?;
         run_command(
-            ns.command(&format!("{daemon_dir}/master"))
+            ns.command(format!("{daemon_dir}/master"))
                 .env("MAIL_CONFIG", cfg)
                 .arg("-w"),
         )
@@ -203,7 +169,7 @@ fn daemon_directory(config: &Path) -> Result<String, LabError> {
 }
 
 /// Adds the tail of Postfix's own log to an error (its commands often fail without a message).
-fn log_error(dir: &Path, e: crate::netns::NetnsError) -> LabError {
+fn log_error(dir: &Path, e: ProcessError) -> LabError {
     let log = std::fs::read_to_string(dir.join("maillog")).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(5).collect();
     LabError::Postfix(format!("{e}; maillog: {}", tail.join(" | ")))
@@ -244,6 +210,7 @@ mod tests {
 
     #[test]
     fn banner_length_differs_from_the_tls_ready_reply() {
+        use reconmap_core::scenario::server_text::ServerText;
         let t = ServerText::new(HOSTNAME, true);
         assert_ne!(
             t.banner_line.len(),

@@ -4,39 +4,23 @@ use std::path::PathBuf;
 use std::process::Output;
 
 /// Path of the `reconmap` binary under test: `$RECONMAP_BIN` (set by `cargo xtask test`), else
-/// the one cargo built next to this test executable (`target/<profile>/reconmap`).
+/// the one cargo built (see `reconmap_sys::bins::find`).
 pub fn reconmap_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("RECONMAP_BIN") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test> -> target/<profile>/reconmap
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    for candidate in [
-        profile_dir.join("reconmap"),
-        profile_dir.join("../release/reconmap"),
-    ] {
-        if candidate.exists() {
-            return candidate;
-        }
-    }
-    panic!(
-        "the reconmap binary was not found (looked next to {}); run the tests with `cargo xtask test`, \
-         which builds it and sets RECONMAP_BIN",
-        exe.display()
-    );
+    reconmap_sys::bins::find("reconmap").unwrap_or_else(|| {
+        panic!(
+            "the reconmap binary was not found; run the tests with `cargo xtask test`, which \
+             builds it and sets RECONMAP_BIN"
+        )
+    })
 }
 
 /// A `reconmap` command that runs inside namespace `ns` (`ip netns exec` execs it, so the
 /// child's PID is reconmap's own).
 pub fn reconmap_in_netns(ns: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["netns", "exec", ns]).arg(reconmap_bin());
-    cmd
+    reconmap_sys::netns::exec(ns, reconmap_bin())
 }
 
 /// Runs `reconmap ARGS` inside namespace `ns` and returns its output.
@@ -73,40 +57,26 @@ pub fn probe_json(ns: &str, target: &str, extra: &[&str]) -> serde_json::Value {
 /// Fails the test unless it runs as root (privileged tests never skip: run them with
 /// `cargo xtask test`, as CI does).
 pub fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() == 0 };
     assert!(
-        root,
+        reconmap_sys::privilege::is_root(),
         "this test needs root (namespaces, eBPF, raw sockets): run `cargo xtask test` as root"
     );
 }
 
 /// Loads an nftables ruleset into namespace `ns`.
 pub fn nft_load(ns: &str, rules: &str) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("run nft");
-    child
-        .stdin
-        .take()
-        .expect("nft stdin")
-        .write_all(rules.as_bytes())
-        .expect("write rules");
-    assert!(
-        child.wait().expect("nft").success(),
-        "nft refused:\n{rules}"
-    );
+    if let Err(e) = reconmap_sys::process::run_with_input(
+        reconmap_sys::netns::exec(ns, "nft").args(["-f", "-"]),
+        rules,
+    ) {
+        panic!("nft refused: {e}\n{rules}");
+    }
 }
 
 /// The packet counts of the `counter` statements of one chain, in rule order.
 pub fn nft_counters(ns: &str, family: &str, table: &str, chain: &str) -> Vec<u64> {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", ns, "nft", "-j", "list", "chain", family, table, chain,
-        ])
+    let out = reconmap_sys::netns::exec(ns, "nft")
+        .args(["-j", "list", "chain", family, table, chain])
         .output()
         .expect("nft list");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();

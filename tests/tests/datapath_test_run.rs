@@ -1,11 +1,10 @@
 //! The eBPF programs under BPF_PROG_TEST_RUN on hand-made frames: no traffic, no interface.
 use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{SchedClassifier, Xdp};
 use aya::Ebpf;
 use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
-use reconmap::datapath::{sys, Datapath};
 use reconmap_common::{capture_kind, counter, names, CaptureHeader, FlowKey, FlowState};
-use std::os::fd::AsFd;
+use reconmap_datapath::stats::{test_run, Prog};
+use reconmap_datapath::Datapath;
 
 const TC_ACT_SHOT: u32 = 2;
 const TC_ACT_PIPE: u32 = 3;
@@ -55,24 +54,12 @@ impl Programs {
         self.try_tc(frame).expect("test run")
     }
 
-    fn try_tc(&self, frame: &[u8]) -> Result<u32, reconmap::datapath::DatapathError> {
-        let p: &SchedClassifier = self
-            .ebpf
-            .program(names::RST_GUARD_PROG)
-            .expect("rst_guard")
-            .try_into()
-            .expect("classifier");
-        sys::test_run(p.fd().expect("fd").as_fd(), frame, 1).map(|r| r.retval)
+    fn try_tc(&self, frame: &[u8]) -> Result<u32, reconmap_datapath::DatapathError> {
+        test_run(&self.ebpf, Prog::RstGuard, frame, 1).map(|r| r.retval)
     }
 
     fn xdp(&self, frame: &[u8]) -> u32 {
-        let p: &Xdp = self
-            .ebpf
-            .program(names::CAPTURE_PROG)
-            .expect("capture")
-            .try_into()
-            .expect("xdp");
-        sys::test_run(p.fd().expect("fd").as_fd(), frame, 1)
+        test_run(&self.ebpf, Prog::Capture, frame, 1)
             .expect("test run")
             .retval
     }

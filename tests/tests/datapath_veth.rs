@@ -3,12 +3,13 @@
 //! handshake; with them (and the flow registered) no RST leaves and the SYN/ACK comes through
 //! the ring buffer; an unregistered flow still gets its RST out. Then: nothing stays attached
 //! after the datapath is dropped or its process exits (normally, by SIGTERM, even by SIGKILL).
-use reconmap::datapath::{Datapath, DatapathOptions, PortLease, RawSender};
-use reconmap::packet::{
+use reconmap_datapath::{Datapath, DatapathOptions};
+use reconmap_sys::netns::{self, Netns};
+use reconmap_sys::RawSender;
+use reconmap_tests::{nft_counters, nft_load, reconmap_in_netns, require_root};
+use reconmap_wire::{
     build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment,
 };
-use reconmap_lab::netns::{self, Netns};
-use reconmap_tests::{nft_counters, nft_load, reconmap_in_netns, require_root};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::process::Stdio;
@@ -95,9 +96,8 @@ fn attached(p: &Pair) -> (bool, bool) {
 #[test]
 fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
     let p = pair();
-    let rng_src = PROBER;
-    let flow_of = |lease: &PortLease| FlowAddrs {
-        local: SocketAddrV4::new(PROBER, lease.port()),
+    let flow_of = |port: u16| FlowAddrs {
+        local: SocketAddrV4::new(PROBER, port),
         remote: SocketAddrV4::new(SERVER, 25),
     };
     let server_name = p.server.name().to_string();
@@ -109,18 +109,15 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
                 .build()
                 .expect("rt");
             rt.block_on(async move {
-                let mut rng = rand::thread_rng();
-                let sender = RawSender::new().expect("raw socket");
+                let sender = RawSender::new(None).expect("raw socket");
                 // 1. Without our programs: the kernel answers the SYN/ACK with a RST.
-                let l1 = PortLease::acquire(rng_src, &mut rng).expect("port");
-                sender.send(&syn(&flow_of(&l1)), SERVER).expect("send");
+                sender.send(&syn(&flow_of(61001)), SERVER).expect("send");
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let baseline = server_rsts(&server_name);
                 // 2. With the datapath and the flow registered.
                 let mut dp = Datapath::attach(&DatapathOptions::new(IFACE)).expect("attach");
                 let mut stream = dp.take_captures().expect("captures");
-                let l2 = PortLease::acquire(rng_src, &mut rng).expect("port");
-                let f2 = flow_of(&l2);
+                let f2 = flow_of(61002);
                 dp.flows().register(f2.key()).expect("register");
                 sender.send(&syn(&f2), SERVER).expect("send");
                 let cap = tokio::time::timeout(Duration::from_secs(3), stream.recv())
@@ -137,8 +134,7 @@ fn rsts_of_registered_flows_are_dropped_and_syn_acks_captured() {
                 let guarded = server_rsts(&server_name);
                 let dropped = dp.counters().expect("counters").rst_dropped;
                 // 3. An unregistered flow still gets its RST out.
-                let l3 = PortLease::acquire(rng_src, &mut rng).expect("port");
-                sender.send(&syn(&flow_of(&l3)), SERVER).expect("send");
+                sender.send(&syn(&flow_of(61003)), SERVER).expect("send");
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let unguarded = server_rsts(&server_name);
                 drop(stream);

@@ -9,11 +9,6 @@ use reconmap_lab::{netns, smtp_session, Lab, Scenario, SmtpTranscript};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn is_root() -> bool {
-    reconmap_tests::require_root();
-    true
-}
-
 fn up(name: &str) -> Lab {
     let scenario = Scenario::builtin(name).expect("builtin scenario");
     let start = Instant::now();
@@ -31,36 +26,34 @@ fn session(lab: &Lab, target: SocketAddrV4, starttls: bool) -> Result<SmtpTransc
 
 #[test]
 fn clean_path_offers_and_accepts_starttls() {
-    if !is_root() {
-        eprintln!("needs root: covered by `cargo xtask test`");
-        return;
-    }
+    reconmap_tests::require_root();
     let lab = up("clean");
     let t = session(&lab, lab.target(), true).expect("session");
-    assert_eq!(
-        t.banner,
-        vec!["220 mx.lab.example ESMTP ReconMap lab".to_owned()]
+    assert!(
+        t.has_line("220 mx.lab.example ESMTP ReconMap lab"),
+        "{}",
+        t.raw
     );
+    assert!(t.has_line("250-STARTTLS"), "{}", t.raw);
     assert!(t.offers_starttls(), "{:?}", t.ehlo);
     assert_eq!(t.starttls_code(), Some(220), "{:?}", t.starttls);
 }
 
 fn assert_mailguarded(t: &SmtpTranscript) {
-    assert_eq!(
-        t.banner,
-        vec!["220 ************** ***** ******** ***".to_owned()]
+    assert!(
+        t.has_line("220 ************** ***** ******** ***"),
+        "{}",
+        t.raw
     );
     assert!(!t.offers_starttls(), "{:?}", t.ehlo);
-    assert!(t.ehlo.iter().any(|l| l == "250-XXXXXXXX"), "{:?}", t.ehlo);
+    assert!(t.has_line("250-XXXXXXXX"), "{}", t.raw);
     let code = t.starttls_code().expect("a reply to the rewritten command");
     assert!((500..600).contains(&code), "{:?}", t.starttls);
 }
 
 #[test]
 fn mailguard_masks_banner_ehlo_and_command() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     for name in [
         "mailguard-forward",
         "mailguard-prerouting",
@@ -75,12 +68,10 @@ fn mailguard_masks_banner_ehlo_and_command() {
 
 #[test]
 fn ehlo_mask_drop_reset_no_tls() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     let lab = up("ehlo-mask");
     let t = session(&lab, lab.target(), true).expect("session");
-    assert!(t.banner[0].starts_with("220 mx.lab.example"));
+    assert!(t.raw.starts_with("220 mx.lab.example"), "{}", t.raw);
     assert!(!t.offers_starttls(), "{:?}", t.ehlo);
     assert_eq!(t.starttls_code(), Some(220), "the command passes");
     drop(lab);
@@ -104,9 +95,7 @@ fn ehlo_mask_drop_reset_no_tls() {
 
 #[test]
 fn many_answers_both_halves_with_their_truth() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     let lab = up("many");
     let targets = lab.targets();
     assert!(targets.len() > 60_000);
@@ -114,11 +103,11 @@ fn many_answers_both_halves_with_their_truth() {
     let outside = SocketAddrV4::new(Ipv4Addr::new(198, 18, 200, 3), 25);
     assert_eq!(
         lab.expected_for(*inside.ip()).expect("truth").verdict,
-        "stripped"
+        reconmap_core::verdict::Verdict::Stripped
     );
     assert_eq!(
         lab.expected_for(*outside.ip()).expect("truth").verdict,
-        "clean"
+        reconmap_core::verdict::Verdict::Clean
     );
     assert_mailguarded(&session(&lab, inside, true).expect("inside"));
     let t = session(&lab, outside, true).expect("outside");
@@ -153,9 +142,7 @@ fn traceroute(lab: &Lab) -> Vec<Option<Ipv4Addr>> {
 
 #[test]
 fn traceroute_sees_hops_and_silence() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     for name in ["clean", "silent-before", "silent-after"] {
         let lab = up(name);
         let hops = traceroute(&lab);
@@ -223,9 +210,7 @@ fn parts(lab: &Lab) -> (Vec<String>, PathBuf, PathBuf) {
 
 #[test]
 fn drop_leaves_nothing_even_after_a_panic() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     let lab = up("mailguard-forward");
     let (ns, tmp, pf) = parts(&lab);
     drop(lab);
@@ -247,9 +232,7 @@ fn drop_leaves_nothing_even_after_a_panic() {
 
 #[test]
 fn persist_then_down_leaves_nothing() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     let state_dir = std::env::temp_dir().join(format!("lab-test-state-{}", std::process::id()));
     let lab = up("clean");
     let (ns, tmp, pf) = parts(&lab);
@@ -270,9 +253,7 @@ fn persist_then_down_leaves_nothing() {
 
 #[test]
 fn wide_area_delays_every_link() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     let lab = up("wide-area");
     let links = lab.scenario().hops.len() + 1;
     let delay = Duration::from_millis(u64::from(lab.scenario().link.delay_ms));
@@ -297,9 +278,7 @@ fn wide_area_delays_every_link() {
 
 #[test]
 fn reset_box_resets_both_ends() {
-    if !is_root() {
-        return;
-    }
+    reconmap_tests::require_root();
     let lab = up("reset");
     let server_ns = lab
         .state()

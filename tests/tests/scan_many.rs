@@ -62,7 +62,7 @@ fn pick(lab: &Lab, n: usize) -> Vec<(SocketAddrV4, String)> {
     all.iter()
         .step_by(step)
         .take(n)
-        .map(|(a, e)| (*a, e.verdict.clone()))
+        .map(|(a, e)| (*a, e.verdict.to_string()))
         .collect()
 }
 

@@ -1,4 +1,4 @@
-//! Building the `reconmap` binary (with the eBPF object embedded by reconmap-user's build.rs).
+//! Building the `reconmap` binary (with the eBPF object embedded by reconmap-datapath's build.rs).
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +13,7 @@ pub fn build_release() -> Result<PathBuf> {
         "build",
         "--release",
         "-p",
-        "reconmap-user",
+        "reconmap",
         "-p",
         "reconmap-lab",
         "--bins",

@@ -1,9 +1,10 @@
 //! `cargo xtask demo`: bring up each interesting lab scenario, trace its target with the real
 //! `reconmap` binary from the scenario's prober namespace, and compare with the stated truth.
 use anyhow::{bail, Context as _, Result};
+use reconmap_core::scenario::truth::Observed;
 use reconmap_lab::Lab;
+use reconmap_sys::netns;
 use std::path::Path;
-use std::process::Command;
 
 use crate::util::require_root;
 
@@ -23,6 +24,7 @@ struct Outcome {
     scenario: String,
     expected: String,
     got: String,
+    mismatch: Option<String>,
 }
 
 pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
@@ -40,41 +42,37 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
         let target = lab.target();
         let expected = lab
             .expected_for(*target.ip())
-            .map(|e| describe(&e.verdict, e.segment_after, e.segment_at))
+            .map(|e| e.to_string())
             .unwrap_or_else(|| "(no stated truth)".to_string());
         let ns = lab.prober().name().to_string();
         // The table, as a user sees it...
-        let status = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .arg(bin)
+        let status = netns::exec(&ns, bin)
             .args(["probe", "--color", "always", &target.to_string()])
             .status()
             .with_context(|| format!("cannot run {}", bin.display()))?;
         if !status.success() {
             bail!("reconmap probe failed in scenario {name} ({status})");
         }
-        // ...and the JSON, to compare with the truth.
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .arg(bin)
+        // ...and the JSON, checked against the truth as the end-to-end tests check it.
+        let out = netns::exec(&ns, bin)
             .args(["probe", "--json", &target.to_string()])
             .output()?;
         let json: serde_json::Value = serde_json::from_slice(&out.stdout)
             .with_context(|| format!("reconmap printed no JSON in scenario {name}"))?;
-        let got = describe(
-            json["verdict"].as_str().unwrap_or("?"),
-            json["segment"]["after"]["ttl"]
-                .as_u64()
-                .and_then(|t| u8::try_from(t).ok()),
-            json["segment"]["at"]["ttl"]
-                .as_u64()
-                .and_then(|t| u8::try_from(t).ok()),
-        );
+        let seen = Observed::from_json(&json).map_err(anyhow::Error::msg)?;
+        let mismatch = scenario.check(&seen).err();
+        let got = reconmap_core::scenario::Expected {
+            verdict: seen.verdict,
+            segment_after: seen.segment_after,
+            segment_at: seen.segment_at,
+        }
+        .to_string();
         println!("expected: {expected}");
         outcomes.push(Outcome {
             scenario: name.clone(),
             expected,
             got,
+            mismatch,
         });
         drop(lab);
     }
@@ -84,7 +82,7 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
     );
     let mut failures = 0;
     for o in &outcomes {
-        let ok = o.expected == o.got;
+        let ok = o.mismatch.is_none();
         failures += usize::from(!ok);
         println!(
             "{:<22} {:<38} {:<38} {}",
@@ -94,16 +92,11 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
             if ok { "yes" } else { "NO" }
         );
     }
+    for m in outcomes.iter().filter_map(|o| o.mismatch.as_ref()) {
+        eprintln!("demo: {m}");
+    }
     if failures > 0 {
         bail!("{failures} scenario(s) did not match their stated truth");
     }
     Ok(())
-}
-
-fn describe(verdict: &str, after: Option<u8>, at: Option<u8>) -> String {
-    match (after, at) {
-        (None, _) => verdict.to_string(),
-        (Some(a), Some(b)) => format!("{verdict} between hop {a} and hop {b}"),
-        (Some(a), None) => format!("{verdict} after hop {a}, before the server"),
-    }
 }

@@ -7,7 +7,6 @@ use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
 use reconmap_lab::{Lab, Scenario};
 use std::path::Path;
-use std::process::Command;
 
 use crate::util::require_root;
 
@@ -38,10 +37,7 @@ pub enum LabCmd {
 pub fn load_scenario(name_or_path: &str) -> Result<Scenario> {
     let path = Path::new(name_or_path);
     if name_or_path.ends_with(".toml") || path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read scenario file {}", path.display()))?;
-        return Scenario::from_toml(&text)
-            .with_context(|| format!("bad scenario file {}", path.display()));
+        return Ok(Scenario::load(path)?);
     }
     Scenario::builtin(name_or_path).with_context(|| {
         format!(
@@ -55,8 +51,9 @@ pub fn run(cmd: LabCmd) -> Result<()> {
     match cmd {
         LabCmd::List => {
             for name in Scenario::builtin_names() {
-                let s = Scenario::builtin(name)?;
-                println!("{name:<22} {}", s.description);
+                let s = Scenario::builtin(&name)?;
+                println!("{name:<24} {}", s.expect);
+                println!("{:<24} {}", "", s.description);
             }
             Ok(())
         }
@@ -135,9 +132,7 @@ pub fn run(cmd: LabCmd) -> Result<()> {
             let Some((program, args)) = command.split_first() else {
                 bail!("lab exec needs a command");
             };
-            let status = Command::new("ip")
-                .args(["netns", "exec", &ns])
-                .arg(program)
+            let status = reconmap_sys::netns::exec(&ns, program)
                 .args(args)
                 .status()
                 .with_context(|| format!("cannot run {program} in {ns}"))?;

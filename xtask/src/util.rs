@@ -1,59 +1,22 @@
-//! Small process helpers shared by the xtask commands.
-use anyhow::{bail, Context as _, Result};
+//! Small helpers shared by the xtask commands (process and namespace helpers come from
+//! `reconmap-sys`, shared with the lab and the tests).
+use anyhow::{bail, Result};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+pub use reconmap_sys::privilege::is_root;
 
 /// Runs `cmd`, returns its stdout; fails with the command line and its stderr.
 pub fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {}", describe(cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed ({}): {}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(reconmap_sys::process::run(cmd)?)
 }
 
 /// Runs `cmd` with inherited stdout/stderr (the user sees its progress).
 pub fn run_inherit(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {}", describe(cmd)))?;
-    if !status.success() {
-        bail!("{} failed ({status})", describe(cmd));
-    }
-    Ok(())
+    Ok(reconmap_sys::process::run_inherit(cmd)?)
 }
 
-/// Whether `cmd` runs and exits 0 (output discarded).
-pub fn status_ok(cmd: &mut Command) -> bool {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-pub fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use reconmap_sys::process::status_ok;
 
 pub fn require_root(what: &str) -> Result<()> {
     if !is_root() {

@@ -4,13 +4,13 @@
 //! of a registered flow: captured by XDP, RSTs dropped by TC), with 10,000 flows registered.
 //! Targets: XDP <= 100 ns per unrelated packet, TC <= 60 ns. Prints figures, asserts nothing.
 use anyhow::{Context as _, Result};
-use aya::programs::{SchedClassifier, Xdp};
-use reconmap::datapath::{sys, Datapath, DatapathOptions, RawSender};
-use reconmap::packet::{build_ipv4_tcp, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment};
 use reconmap_common::names;
-use reconmap_lab::netns::{self, Netns};
+use reconmap_datapath::stats::{run_stats, test_run, Prog};
+use reconmap_datapath::{CaptureStream, Datapath, DatapathOptions};
+use reconmap_sys::netns::{self, Netns};
+use reconmap_sys::RawSender;
+use reconmap_wire::{build_ipv4_tcp, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 const PROBER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -40,22 +40,12 @@ fn main() -> Result<()> {
             }
             let probe = flow(20_000);
             let mut rows = Vec::new();
-            let xdp_fd = |dp: &Datapath| -> Result<(u64, u64)> {
-                let p: &Xdp = dp
-                    .ebpf()
-                    .program(names::CAPTURE_PROG)
-                    .context("capture")?
-                    .try_into()?;
-                Ok(sys::run_stats(p.fd()?.as_fd())?)
+            let stats_of = |dp: &Datapath, prog| -> Result<(u64, u64)> {
+                let (time, count) = run_stats(dp.ebpf(), prog)?;
+                Ok((u64::try_from(time.as_nanos()).unwrap_or(u64::MAX), count))
             };
-            let tc_fd = |dp: &Datapath| -> Result<(u64, u64)> {
-                let p: &SchedClassifier = dp
-                    .ebpf()
-                    .program(names::RST_GUARD_PROG)
-                    .context("rst_guard")?
-                    .try_into()?;
-                Ok(sys::run_stats(p.fd()?.as_fd())?)
-            };
+            let xdp_fd = |dp: &Datapath| stats_of(dp, Prog::Capture);
+            let tc_fd = |dp: &Datapath| stats_of(dp, Prog::RstGuard);
             // XDP, unrelated: UDP from the server side into the prober's interface.
             let before = xdp_fd(&dp)?;
             udp_flood_from(&server_name, SERVER, PROBER)?;
@@ -78,7 +68,7 @@ fn main() -> Result<()> {
             rows.push(delta("rst_guard (TC), unrelated UDP", before, tc_fd(&dp)?));
             // TC, probe flow: RSTs of a registered flow (dropped).
             let before = tc_fd(&dp)?;
-            let sender = RawSender::new()?;
+            let sender = RawSender::new(None)?;
             let rst = build_ipv4_tcp(
                 &probe,
                 &IpParams::default(),
@@ -173,18 +163,9 @@ fn test_run_figures() -> Result<Vec<(String, f64, u32)>> {
             },
         )?))
     };
-    let xdp: &Xdp = ebpf
-        .program(names::CAPTURE_PROG)
-        .context("capture")?
-        .try_into()?;
-    let xdp_fd = xdp.fd()?.as_fd();
-    let tc: &SchedClassifier = ebpf
-        .program(names::RST_GUARD_PROG)
-        .context("rst_guard")?
-        .try_into()?;
-    let tc_fd = tc.fd()?.as_fd();
-    let run = |fd, frame: &[u8], repeat: u32| -> Result<f64> {
-        Ok(f64::from(sys::test_run(fd, frame, repeat)?.duration_ns))
+    let (xdp_fd, tc_fd) = (Prog::Capture, Prog::RstGuard);
+    let run = |prog, frame: &[u8], repeat: u32| -> Result<f64> {
+        Ok(test_run(&ebpf, prog, frame, repeat)?.duration.as_nanos() as f64)
     };
     Ok(vec![
         (
@@ -244,11 +225,7 @@ fn udp_flood_from(ns: &str, from: Ipv4Addr, to: Ipv4Addr) -> Result<()> {
 
 /// Sends TCP segments of `flow` (server to prober) from namespace `ns`, draining the ring
 /// meanwhile; returns how many captures were drained.
-async fn tcp_flood_from(
-    ns: &str,
-    flow: &FlowAddrs,
-    stream: &mut reconmap::datapath::CaptureStream,
-) -> Result<u64> {
+async fn tcp_flood_from(ns: &str, flow: &FlowAddrs, stream: &mut CaptureStream) -> Result<u64> {
     let file = std::fs::File::open(format!("/run/netns/{ns}"))?;
     let reverse = FlowAddrs {
         local: flow.remote,
@@ -270,7 +247,7 @@ async fn tcp_flood_from(
     let dst = *flow.local.ip();
     let flood = std::thread::spawn(move || -> Result<()> {
         nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)?;
-        let sender = RawSender::new()?;
+        let sender = RawSender::new(None)?;
         for _ in 0..PACKETS {
             let _ = sender.send(&seg, dst);
         }

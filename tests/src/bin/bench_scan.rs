@@ -93,7 +93,7 @@ fn sample(all: &[(SocketAddrV4, reconmap_lab::Expected)], n: usize) -> Vec<(Sock
     all.iter()
         .step_by(step)
         .take(n)
-        .map(|(a, e)| (*a, e.verdict.clone()))
+        .map(|(a, e)| (*a, e.verdict.to_string()))
         .collect()
 }
 

@@ -1,0 +1,122 @@
+//! Tunables of one probe session (the same for every target of a scan).
+use crate::smtp::SmtpLimits;
+use std::time::Duration;
+
+/// How a probe session behaves. [`ProbeConfig::default`] matches the CLI defaults.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// Highest TTL the STARTTLS sweep may use.
+    pub max_ttl: u8,
+    /// Extra probes for a hop that stayed silent (to tell silence from loss).
+    pub retries: u8,
+    /// The name sent with EHLO/HELO.
+    pub ehlo_name: String,
+    /// Limits on the server's replies.
+    pub smtp_limits: SmtpLimits,
+    /// IP TTL of ordinary segments (handshake, EHLO, QUIT, FIN).
+    pub ttl: u8,
+    /// Shortest and longest wait for ICMP answers of one sweep round; the wait is three
+    /// handshake RTTs clamped to this range.
+    pub sweep_wait_min: Duration,
+    pub sweep_wait_max: Duration,
+    /// How long to wait for the server's answer to STARTTLS after the sweep went out.
+    pub starttls_timeout: Duration,
+    /// Upper bound for a whole session; what is known by then is reported.
+    pub session_timeout: Duration,
+    /// After the verdict: how long the polite close (QUIT, FIN) may take before we reset.
+    pub close_timeout: Duration,
+    /// Initial TCP retransmission timeout (SYN and data).
+    pub initial_rto: Duration,
+    /// SYN retransmissions before the target counts as unreachable.
+    pub syn_retries: u8,
+    /// Fault injection for tests of the engine's panic boundary: the session of this target
+    /// panics on its first captured packet. Never set outside tests.
+    #[doc(hidden)]
+    pub fault_panic_target: Option<std::net::SocketAddrV4>,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            max_ttl: 30,
+            retries: 2,
+            ehlo_name: "reconmap.invalid".to_string(),
+            smtp_limits: SmtpLimits::default(),
+            ttl: 64,
+            sweep_wait_min: Duration::from_millis(100),
+            sweep_wait_max: Duration::from_secs(2),
+            starttls_timeout: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(2),
+            initial_rto: Duration::from_secs(1),
+            syn_retries: 3,
+            fault_panic_target: None,
+        }
+    }
+}
+
+/// The longest any timeout may be (longer values are clamped: an `Instant` plus an absurd
+/// duration would overflow).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+impl ProbeConfig {
+    /// The same configuration with every duration within (1 ms, [`MAX_TIMEOUT`]) and the TTLs
+    /// within 1..=255 hops, so that no arithmetic on it can overflow. The engine applies it.
+    pub fn clamped(mut self) -> Self {
+        let clamp = |d: Duration| d.clamp(Duration::from_millis(1), MAX_TIMEOUT);
+        self.sweep_wait_min = clamp(self.sweep_wait_min);
+        self.sweep_wait_max = clamp(self.sweep_wait_max).max(self.sweep_wait_min);
+        self.starttls_timeout = clamp(self.starttls_timeout);
+        self.session_timeout = clamp(self.session_timeout);
+        self.close_timeout = clamp(self.close_timeout);
+        self.initial_rto = clamp(self.initial_rto);
+        self.smtp_limits.reply_timeout = clamp(self.smtp_limits.reply_timeout);
+        self.smtp_limits.session_timeout = clamp(self.smtp_limits.session_timeout);
+        self.max_ttl = self.max_ttl.max(1);
+        self.ttl = self.ttl.max(1);
+        self
+    }
+}
+
+/// Hop distance of a sender from the TTL its packets arrive with, assuming the usual initial
+/// TTLs (32, 64, 128, 255). Returns the TTL that reaches the sender (routers + 1).
+pub fn distance_from_ttl(received_ttl: u8) -> u8 {
+    let initial: u16 = [32u16, 64, 128, 255]
+        .into_iter()
+        .find(|&i| i >= u16::from(received_ttl))
+        .unwrap_or(255);
+    // initial >= received_ttl, and the difference is at most 255.
+    u8::try_from(initial - u16::from(received_ttl))
+        .unwrap_or(u8::MAX)
+        .saturating_add(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_timeouts_are_clamped() {
+        let c = ProbeConfig {
+            session_timeout: Duration::MAX,
+            starttls_timeout: Duration::ZERO,
+            sweep_wait_max: Duration::ZERO,
+            ..ProbeConfig::default()
+        }
+        .clamped();
+        assert_eq!(c.session_timeout, MAX_TIMEOUT);
+        assert_eq!(c.starttls_timeout, Duration::from_millis(1));
+        assert!(c.sweep_wait_max >= c.sweep_wait_min);
+        let _ = std::time::Instant::now() + c.session_timeout;
+    }
+
+    #[test]
+    fn distance_from_common_initial_ttls() {
+        assert_eq!(distance_from_ttl(64), 1);
+        assert_eq!(distance_from_ttl(60), 5);
+        assert_eq!(distance_from_ttl(120), 9);
+        assert_eq!(distance_from_ttl(250), 6);
+        assert_eq!(distance_from_ttl(30), 3);
+        assert_eq!(distance_from_ttl(0), 33);
+    }
+}

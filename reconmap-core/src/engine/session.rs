@@ -1,0 +1,533 @@
+//! One probe session, sans-IO: TCP handshake, SMTP up to STARTTLS, the TTL sweep of the
+//! STARTTLS segment, the server's answer, a polite close, and the report.
+//!
+//! The session never touches a socket or a clock: the driver feeds it captured packets and the
+//! time, and takes datagrams to send from [`ProbeSession::poll_transmit`]. That keeps it testable
+//! against a simulated network and lets one driver run thousands of sessions.
+use super::config::{distance_from_ttl, ProbeConfig};
+use super::near_hops::NearHops;
+use super::sweep::Sweep;
+use crate::evidence::{ConnectOutcome, Evidence, Incomplete, RstRecord, TcpObservations, Timeline};
+use crate::smtp::{SmtpAction, SmtpClient};
+use crate::tcp::{TcpClient, TcpConfig, TcpEvent, TcpState};
+use reconmap_wire::IpId;
+use reconmap_wire::{build_ipv4_tcp, Captured, FlowAddrs, IpParams, TcpSegment};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A datagram to send. `probe` is set for sweep probes (their send time is their RTT origin).
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub datagram: Vec<u8>,
+    pub dst: Ipv4Addr,
+    pub probe: Option<IpId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Handshake, banner, EHLO.
+    Talking,
+    /// The sweep is out; waiting for quotes and the server's answer.
+    Sweeping,
+    /// Verdict evidence complete; QUIT/FIN under way.
+    Closing,
+    Done,
+}
+
+/// One target's probe session.
+pub struct ProbeSession {
+    cfg: Arc<ProbeConfig>,
+    flow: FlowAddrs,
+    tcp: TcpClient,
+    smtp: SmtpClient,
+    sweep: Option<Sweep>,
+    phase: Phase,
+    started: Instant,
+    started_wall: SystemTime,
+    next_ip_id: u16,
+    outbox: VecDeque<Outgoing>,
+    connect: Option<ConnectOutcome>,
+    server_ttl: Option<u8>,
+    handshake_rtt: Option<Duration>,
+    rsts: Vec<RstRecord>,
+    closed_by_peer: bool,
+    starttls_at: Option<Instant>,
+    starttls_acked: bool,
+    timeline: Timeline,
+    errors: Vec<String>,
+    close_deadline: Option<Instant>,
+    near: Option<Rc<RefCell<NearHops>>>,
+    /// Why the session was interrupted before its verdict, if it was.
+    interrupted: Option<String>,
+}
+
+impl ProbeSession {
+    /// Starts a session: the SYN is ready in [`poll_transmit`](Self::poll_transmit).
+    /// `isn` and `ip_id_base` should be random.
+    pub fn new(
+        cfg: Arc<ProbeConfig>,
+        flow: FlowAddrs,
+        isn: u32,
+        ip_id_base: u16,
+        now: Instant,
+    ) -> Self {
+        Self::with_near_hops(cfg, flow, isn, ip_id_base, now, None)
+    }
+
+    /// Like [`new`](Self::new), reusing the run's knowledge of the hops near the prober.
+    pub fn with_near_hops(
+        cfg: Arc<ProbeConfig>,
+        flow: FlowAddrs,
+        isn: u32,
+        ip_id_base: u16,
+        now: Instant,
+        near: Option<Rc<RefCell<NearHops>>>,
+    ) -> Self {
+        let mut tcp_cfg = TcpConfig::new(flow, crate::tcp::SeqNumber(isn));
+        tcp_cfg.initial_rto = cfg.initial_rto;
+        tcp_cfg.syn_retries = cfg.syn_retries;
+        let mut tcp = TcpClient::new(tcp_cfg);
+        tcp.connect(now);
+        let smtp = SmtpClient::new(&cfg.ehlo_name, cfg.smtp_limits.clone(), now);
+        let mut s = Self {
+            cfg,
+            flow,
+            tcp,
+            smtp,
+            sweep: None,
+            phase: Phase::Talking,
+            started: now,
+            started_wall: SystemTime::now(),
+            next_ip_id: ip_id_base,
+            outbox: VecDeque::new(),
+            connect: None,
+            server_ttl: None,
+            handshake_rtt: None,
+            rsts: Vec::new(),
+            closed_by_peer: false,
+            starttls_at: None,
+            starttls_acked: false,
+            timeline: Timeline::default(),
+            errors: Vec::new(),
+            close_deadline: None,
+            near,
+            interrupted: None,
+        };
+        s.advance(now);
+        s
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub fn timeline(&self) -> Timeline {
+        self.timeline
+    }
+
+    /// A packet of this session's flow (a TCP segment from the server or an ICMP error quoting
+    /// our flow), with the time it arrived.
+    pub fn on_captured(&mut self, at: Instant, captured: &Captured) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        if self.cfg.fault_panic_target == Some(self.flow.remote) {
+            panic!("injected fault for {}", self.flow.remote);
+        }
+        match captured {
+            Captured::Tcp(seg) => {
+                if seg.segment.flags.rst {
+                    self.rsts.push(RstRecord {
+                        ttl: seg.ip_ttl,
+                        server_ttl: self.server_ttl,
+                        after_starttls: self.starttls_at.is_some(),
+                        at: at.saturating_duration_since(self.started),
+                    });
+                }
+                self.tcp.process(at, seg);
+            }
+            Captured::IcmpError(icmp) => {
+                let matched = self.sweep.as_mut().is_some_and(|s| s.on_icmp(at, icmp));
+                if let Some(sweep) = self.sweep.as_mut() {
+                    match sweep.take_fallback(at) {
+                        Ok(probes) => self.queue_probes(probes),
+                        Err(e) => self.errors.push(format!("cannot build probes: {e}")),
+                    }
+                }
+                if !matched && self.connect.is_none() && icmp.icmp_type == 3 {
+                    // An unreachable answered our SYN.
+                    self.connect = Some(ConnectOutcome::Unreachable);
+                    self.errors.push(format!(
+                        "ICMP destination unreachable (code {}) from {} during the handshake",
+                        icmp.code, icmp.from
+                    ));
+                    self.finish_talking(at);
+                }
+            }
+        }
+        self.advance(at);
+    }
+
+    /// Timers (retransmission, sweep rounds, SMTP and session limits).
+    pub fn on_timer(&mut self, now: Instant) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        if let Some(sweep) = self.sweep.as_mut() {
+            match sweep.on_timer(now) {
+                Ok(probes) => self.queue_probes(probes),
+                Err(e) => self.errors.push(format!("cannot build a retry probe: {e}")),
+            }
+        }
+        if let Err(e) = self.smtp.on_timeout(now) {
+            self.errors.push(e.to_string());
+        }
+        if now.saturating_duration_since(self.started) >= self.cfg.session_timeout {
+            self.errors.push(format!(
+                "session timeout ({:?}) reached; reporting what was seen",
+                self.cfg.session_timeout
+            ));
+            self.finish_talking(now);
+            self.abort(now);
+        }
+        self.advance(now);
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        self.outbox.pop_front()
+    }
+
+    /// Tells the session a sweep probe really left at `at`.
+    pub fn probe_sent(&mut self, ip_id: IpId, at: Instant) {
+        if let Some(s) = self.sweep.as_mut() {
+            s.mark_sent(ip_id, at);
+        }
+    }
+
+    /// When [`on_timer`](Self::on_timer) wants to run next.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.phase == Phase::Done {
+            return None;
+        }
+        let session_end = self.started + self.cfg.session_timeout;
+        [
+            self.tcp.poll_at(),
+            self.smtp.poll_at(),
+            self.sweep.as_ref().and_then(Sweep::poll_at),
+            self.starttls_deadline(),
+            self.close_deadline,
+            Some(session_end),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn starttls_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Sweeping => self.starttls_at.map(|t| t + self.cfg.starttls_timeout),
+            _ => None,
+        }
+    }
+
+    /// Gives up now (e.g. Ctrl-C): resets the connection and ends the session.
+    pub fn interrupt(&mut self, now: Instant, why: &str) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.errors.push(why.to_string());
+        // Interrupted before the verdict's evidence was complete: the record says so (and
+        // `--resume` probes the target again). After it, the verdict stands.
+        if matches!(self.phase, Phase::Talking | Phase::Sweeping) {
+            self.interrupted = Some(why.to_string());
+        }
+        self.finish_talking(now);
+        self.abort(now);
+    }
+
+    fn abort(&mut self, now: Instant) {
+        for seg in self.tcp.abort() {
+            self.queue_segment(&seg, self.cfg.ttl, None);
+        }
+        self.phase = Phase::Done;
+        self.timeline.done = Some(now.saturating_duration_since(self.started));
+    }
+
+    /// Marks the verdict evidence complete and starts closing.
+    fn finish_talking(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Talking | Phase::Sweeping) {
+            if let Some(s) = self.sweep.as_mut() {
+                s.finish();
+            }
+            // Let TCP retransmit the STARTTLS segment normally from now on.
+            self.tcp.hold_retransmit(now);
+            self.phase = Phase::Closing;
+            self.timeline.verdict = Some(now.saturating_duration_since(self.started));
+            self.close_deadline = Some(now + self.cfg.close_timeout);
+        }
+    }
+
+    fn queue_segment(&mut self, seg: &TcpSegment, ttl: u8, probe: Option<IpId>) {
+        let id = self.next_ip_id;
+        self.next_ip_id = self.next_ip_id.wrapping_add(1);
+        match build_ipv4_tcp(&self.flow, &IpParams::new(ttl, id), seg) {
+            Ok(datagram) => self.outbox.push_back(Outgoing {
+                datagram,
+                dst: *self.flow.remote.ip(),
+                probe,
+            }),
+            Err(e) => self.errors.push(format!("cannot build a segment: {e}")),
+        }
+    }
+
+    fn queue_probes(&mut self, probes: Vec<super::sweep::SweepProbe>) {
+        for p in probes {
+            self.outbox.push_back(Outgoing {
+                datagram: p.datagram,
+                dst: *self.flow.remote.ip(),
+                probe: Some(p.ip_id),
+            });
+        }
+    }
+
+    /// Runs everything that can progress at `now`.
+    fn advance(&mut self, now: Instant) {
+        for _ in 0..16 {
+            let mut progressed = false;
+            progressed |= self.pump_tcp_events(now);
+            progressed |= self.pump_smtp(now);
+            progressed |= self.pump_transmit(now);
+            progressed |= self.check_phase(now);
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn pump_tcp_events(&mut self, now: Instant) -> bool {
+        let events = self.tcp.take_events();
+        let any = !events.is_empty();
+        for ev in events {
+            match ev {
+                TcpEvent::Established { server_ttl } => {
+                    self.connect = Some(ConnectOutcome::Established);
+                    self.server_ttl = Some(server_ttl);
+                    self.handshake_rtt = Some(now.saturating_duration_since(self.started));
+                    self.timeline.established = self.handshake_rtt;
+                }
+                TcpEvent::Refused { ttl } => {
+                    self.connect = Some(ConnectOutcome::Refused);
+                    self.server_ttl = Some(ttl);
+                    self.finish_talking(now);
+                }
+                TcpEvent::TimedOut => {
+                    if self.connect.is_none() {
+                        self.connect = Some(ConnectOutcome::TimedOut);
+                    } else {
+                        self.errors
+                            .push("TCP retransmissions exhausted".to_string());
+                    }
+                    self.finish_talking(now);
+                    self.phase = Phase::Done;
+                    self.timeline.done = Some(now.saturating_duration_since(self.started));
+                }
+                TcpEvent::Reset { .. } => {
+                    // Recorded with its TTL in on_captured; the connection is gone.
+                    self.finish_talking(now);
+                    self.phase = Phase::Done;
+                    self.timeline.done = Some(now.saturating_duration_since(self.started));
+                }
+                TcpEvent::PeerClosed => {
+                    if self.phase != Phase::Closing {
+                        self.closed_by_peer = true;
+                    }
+                    self.smtp.peer_closed(now);
+                }
+                TcpEvent::Acked { .. } => {
+                    if self.starttls_at.is_some() && self.tcp.all_data_acked() {
+                        self.starttls_acked = true;
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    fn pump_smtp(&mut self, now: Instant) -> bool {
+        let mut progressed = false;
+        let data = self.tcp.recv();
+        if !data.is_empty() {
+            progressed = true;
+            if let Err(e) = self.smtp.feed(now, &data) {
+                self.errors.push(e.to_string());
+            }
+        }
+        while let Some(action) = self.smtp.next_action() {
+            progressed = true;
+            match action {
+                SmtpAction::Send(bytes) => {
+                    if let Err(e) = self.tcp.send(&bytes) {
+                        self.errors.push(format!("cannot send: {e}"));
+                    }
+                }
+                SmtpAction::SendStartTls(bytes) => self.start_sweep(now, &bytes),
+                SmtpAction::Close => {
+                    self.finish_talking(now);
+                    self.tcp.close(now);
+                }
+            }
+        }
+        progressed
+    }
+
+    /// Queues STARTTLS in TCP, takes the segment TCP would send as the sweep's template, and
+    /// sends the TTL 1..=limit copies instead of the ordinary one.
+    fn start_sweep(&mut self, now: Instant, bytes: &[u8]) {
+        // Hold TCP's own (re)transmission of the data while the sweep's copies are out.
+        let hold_until = now + self.cfg.starttls_timeout;
+        self.tcp.hold_retransmit(hold_until);
+        if let Err(e) = self.tcp.send(bytes) {
+            self.errors.push(format!("cannot queue STARTTLS: {e}"));
+            self.finish_talking(now);
+            return;
+        }
+        let Some(template) = self.tcp.unacked_data_segment(now) else {
+            self.errors
+                .push("TCP produced no STARTTLS segment".to_string());
+            self.finish_talking(now);
+            return;
+        };
+        let distance = self.server_ttl.map(distance_from_ttl);
+        // Probe up to one past the server when its distance is known (asymmetric paths).
+        let limit = distance
+            .map_or(self.cfg.max_ttl, |d| d.saturating_add(1))
+            .min(self.cfg.max_ttl)
+            .max(1);
+        let wait = self
+            .handshake_rtt
+            .map_or(self.cfg.sweep_wait_max, |rtt| rtt * 3)
+            .clamp(self.cfg.sweep_wait_min, self.cfg.sweep_wait_max);
+        let first_id = self.next_ip_id;
+        self.next_ip_id = self.next_ip_id.wrapping_add(512);
+        let mut sweep = Sweep::new(
+            self.flow,
+            template,
+            limit,
+            self.cfg.retries,
+            wait,
+            distance,
+            first_id,
+        );
+        if let Some(prefix) = self
+            .near
+            .as_ref()
+            .and_then(|n| n.borrow().shared_prefix(limit))
+        {
+            sweep = sweep.with_shared_prefix(prefix);
+        }
+        match sweep.start(now) {
+            Ok(probes) => self.queue_probes(probes),
+            Err(e) => self.errors.push(format!("cannot build sweep probes: {e}")),
+        }
+        self.sweep = Some(sweep);
+        self.starttls_at = Some(now);
+        self.smtp.starttls_sent(now);
+        self.phase = Phase::Sweeping;
+        self.timeline.sweep_started = Some(now.saturating_duration_since(self.started));
+    }
+
+    fn pump_transmit(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        while let Some(seg) = self.tcp.dispatch(now) {
+            any = true;
+            self.queue_segment(&seg, self.cfg.ttl, None);
+        }
+        any
+    }
+
+    fn check_phase(&mut self, now: Instant) -> bool {
+        match self.phase {
+            Phase::Talking => {
+                if self.smtp.is_done() {
+                    self.finish_talking(now);
+                    return true;
+                }
+                false
+            }
+            Phase::Sweeping => {
+                let sweep_done = self.sweep.as_ref().is_none_or(Sweep::is_finished);
+                let answered = self.smtp.observations().starttls_reply.is_some();
+                let timed_out = self.starttls_deadline().is_some_and(|d| now >= d);
+                if (sweep_done && answered) || timed_out || self.smtp.is_done() {
+                    if timed_out && !answered {
+                        self.errors.push(format!(
+                            "no answer to STARTTLS within {:?}",
+                            self.cfg.starttls_timeout
+                        ));
+                    }
+                    self.finish_talking(now);
+                    return true;
+                }
+                false
+            }
+            Phase::Closing => {
+                let closed = matches!(self.tcp.state(), TcpState::Closed | TcpState::TimeWait);
+                let late = self.close_deadline.is_some_and(|d| now >= d);
+                if closed || late {
+                    if late && !closed {
+                        self.abort(now);
+                    } else {
+                        self.phase = Phase::Done;
+                        self.timeline.done = Some(now.saturating_duration_since(self.started));
+                    }
+                    return true;
+                }
+                false
+            }
+            Phase::Done => false,
+        }
+    }
+
+    /// The sweep's per-hop records so far.
+    pub fn hop_records(&self) -> Vec<crate::evidence::HopRecord> {
+        self.sweep
+            .as_ref()
+            .map(Sweep::hop_records)
+            .unwrap_or_default()
+    }
+
+    /// The evidence gathered so far.
+    pub fn evidence(&self, prober: Ipv4Addr) -> Evidence {
+        let hops = self
+            .sweep
+            .as_ref()
+            .map(Sweep::hop_records)
+            .unwrap_or_default();
+        let distance = self.server_ttl.map(distance_from_ttl);
+        let tcp = TcpObservations {
+            connect: self.connect.unwrap_or(ConnectOutcome::TimedOut),
+            server_ttl: self.server_ttl,
+            server_distance: distance,
+            rsts: self.rsts.clone(),
+            starttls_unacked: self.starttls_at.is_some() && !self.starttls_acked,
+            closed_by_peer: self.closed_by_peer,
+        };
+        Evidence {
+            target: self.flow.remote,
+            prober,
+            started_at: self.started_wall,
+            timeline: self.timeline,
+            hops,
+            smtp: self.smtp.observations().clone(),
+            tcp,
+            errors: self.errors.clone(),
+            unmatched_icmp: self.sweep.as_ref().map_or(0, Sweep::unmatched),
+            incomplete: self.interrupted.clone().map(Incomplete::Interrupted),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! What a trace observed: the records that the engine fills in and the verdict reads.
+//!
+//! These types are the boundary between the wire layer (which produces [`QuoteDiff`]s), the
+//! engine (which assembles an [`Evidence`] per session) and the verdict/report layers, which
+//! read it. Evidence flows one way: session -> [`Evidence`] -> `verdict::decide` / `Report`.
+use crate::smtp::SmtpObservations;
+use reconmap_wire::TimeToLive;
+pub use reconmap_wire::{FieldChange, PayloadStatus, QuoteDiff};
+use serde::Serialize;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, SystemTime};
+
+/// One row of the TTL sweep.
+///
+/// The output form of a hop is `report::HopOut`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HopRecord {
+    pub ttl: TimeToLive,
+    /// Source address of the ICMP error (the router), if any answered.
+    pub addr: Option<Ipv4Addr>,
+    /// Probe send to ICMP arrival.
+    pub rtt: Option<Duration>,
+    /// ICMP type and code of the answer (11/0 time exceeded, 3/x unreachable).
+    pub icmp: Option<(u8, u8)>,
+    /// How many probes were sent for this TTL (1 + retries used).
+    pub attempts: u8,
+    /// The diff of the quote, `None` when nothing answered.
+    pub diff: Option<QuoteDiff>,
+    /// Not probed for this target: taken from what other targets of the run saw at this TTL
+    /// (Doubletree-style reuse of the hops near the prober, see `engine::near_hops`).
+    pub shared: bool,
+}
+
+impl HopRecord {
+    /// The hop's payload status (`None` when no quote came back).
+    pub fn payload(&self) -> PayloadStatus {
+        self.diff
+            .as_ref()
+            .map_or(PayloadStatus::None, |d| d.payload.clone())
+    }
+}
+
+/// A RST that arrived on the probe flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RstRecord {
+    /// IP TTL of the RST as received; an injected RST often differs from the server's segments.
+    pub ttl: u8,
+    /// IP TTL the server's own segments arrived with (SYN/ACK), for comparison.
+    pub server_ttl: Option<u8>,
+    /// Whether it came after the STARTTLS command was sent.
+    pub after_starttls: bool,
+    #[serde(serialize_with = "serialize_ms", rename = "at_ms")]
+    pub at: Duration,
+}
+
+/// How the TCP connection went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectOutcome {
+    /// SYN/ACK received, handshake complete.
+    Established,
+    /// The SYN was answered with RST (port closed or a filter).
+    Refused,
+    /// No answer to the SYN after all retransmissions.
+    TimedOut,
+    /// An ICMP unreachable answered the SYN.
+    Unreachable,
+}
+
+/// Connection-level evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpObservations {
+    pub connect: ConnectOutcome,
+    /// IP TTL of the server's SYN/ACK as received.
+    pub server_ttl: Option<u8>,
+    /// Estimated hop distance to the server (from the sweep if it reached the server, else from
+    /// `server_ttl` and the nearest common initial TTL).
+    pub server_distance: Option<u8>,
+    pub rsts: Vec<RstRecord>,
+    /// The STARTTLS segment was never acknowledged (after retransmissions).
+    pub starttls_unacked: bool,
+    /// The peer closed (FIN) before answering STARTTLS.
+    pub closed_by_peer: bool,
+}
+
+fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(millis(*d))
+}
+
+/// A duration in milliseconds, rounded to the microsecond (how every time is output).
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Bytes as text with non-printables escaped (`XXXXXXXX\r\n`): how quoted payloads are shown
+/// everywhere (report, evidence lines).
+pub fn escape_bytes(b: &[u8]) -> String {
+    b.iter()
+        .flat_map(|&c| std::ascii::escape_default(c))
+        .map(char::from)
+        .collect()
+}
+
+/// Milestones of a session, from its start (for the report and the time-to-verdict benchmark).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    pub established: Option<Duration>,
+    pub sweep_started: Option<Duration>,
+    pub verdict: Option<Duration>,
+    pub done: Option<Duration>,
+}
+
+/// Why a record does not hold a complete trace. Such targets are probed again by `--resume`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incomplete {
+    /// The run was aborted (second signal) before this session's evidence was complete.
+    Interrupted(String),
+    /// The target was never probed; the text says why.
+    NotProbed(String),
+    /// The session hit a bug in ReconMap (a panic, caught); the text is the panic message.
+    InternalError(String),
+}
+
+/// Everything one session observed: what the verdict and the report are made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub target: SocketAddrV4,
+    pub prober: Ipv4Addr,
+    pub started_at: SystemTime,
+    pub timeline: Timeline,
+    pub hops: Vec<HopRecord>,
+    pub smtp: SmtpObservations,
+    pub tcp: TcpObservations,
+    pub errors: Vec<String>,
+    /// ICMP errors that quoted this flow but no probe of the sweep.
+    pub unmatched_icmp: u32,
+    /// Set when the trace is not complete (see [`Incomplete`]).
+    pub incomplete: Option<Incomplete>,
+}
+
+impl Evidence {
+    /// The evidence of a target that could not be probed, or whose session failed before it
+    /// could say anything: nothing observed, and why.
+    pub fn empty(
+        target: SocketAddrV4,
+        prober: Ipv4Addr,
+        started_at: SystemTime,
+        incomplete: Incomplete,
+    ) -> Self {
+        Self {
+            target,
+            prober,
+            started_at,
+            timeline: Timeline::default(),
+            hops: Vec::new(),
+            smtp: SmtpObservations::default(),
+            tcp: TcpObservations {
+                connect: ConnectOutcome::TimedOut,
+                server_ttl: None,
+                server_distance: None,
+                rsts: Vec::new(),
+                starttls_unacked: false,
+                closed_by_peer: false,
+            },
+            errors: Vec::new(),
+            unmatched_icmp: 0,
+            incomplete: Some(incomplete),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+use super::*;
+use crate::evidence::{ConnectOutcome, QuoteDiff, Timeline};
+use crate::smtp::Reply;
+use reconmap_wire::TimeToLive;
+use std::time::Duration;
+use std::time::SystemTime;
+
+fn input(modified_at: Option<u8>) -> Evidence {
+    let hops = (1..=3u8)
+        .map(|t| HopRecord {
+            ttl: TimeToLive(t),
+            addr: Some(Ipv4Addr::new(203, 0, 113, t)),
+            rtt: Some(Duration::from_micros(1500 * u64::from(t))),
+            icmp: Some((11, 0)),
+            attempts: 1,
+            diff: Some(QuoteDiff {
+                quote_len: 50,
+                changes: Vec::new(),
+                payload: if modified_at.is_some_and(|m| t >= m) {
+                    PayloadStatus::Modified {
+                        quoted: b"XXXXXXXX\r\n".to_vec(),
+                    }
+                } else {
+                    PayloadStatus::Intact
+                },
+            }),
+            shared: false,
+        })
+        .collect();
+    Evidence {
+        target: "192.0.2.25:25".parse().expect("addr"),
+        prober: Ipv4Addr::new(198, 51, 100, 2),
+        started_at: SystemTime::UNIX_EPOCH,
+        timeline: Timeline::default(),
+        hops,
+        smtp: SmtpObservations {
+            banner: Some(Reply {
+                code: 220,
+                lines: vec!["mail, \"lab\"".to_string()],
+            }),
+            starttls_advertised: true,
+            starttls_sent: true,
+            starttls_reply: Some(Reply {
+                code: if modified_at.is_some() { 502 } else { 220 },
+                lines: vec!["x".to_string()],
+            }),
+            ..SmtpObservations::default()
+        },
+        tcp: TcpObservations {
+            connect: ConnectOutcome::Established,
+            server_ttl: Some(60),
+            server_distance: Some(5),
+            rsts: Vec::new(),
+            starttls_unacked: false,
+            closed_by_peer: false,
+        },
+        errors: Vec::new(),
+        unmatched_icmp: 0,
+        incomplete: None,
+    }
+}
+
+#[test]
+fn json_has_the_documented_schema() {
+    let r = Report::build(input(Some(2)));
+    let v: serde_json::Value = serde_json::from_str(&to_json(&r).expect("json")).expect("parse");
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["target"], "192.0.2.25:25");
+    assert_eq!(v["verdict"], "stripped");
+    assert_eq!(v["segment"]["after"]["ttl"], 1);
+    assert_eq!(v["segment"]["after"]["addr"], "203.0.113.1");
+    assert_eq!(v["segment"]["at"]["ttl"], 2);
+    assert_eq!(v["hops"][1]["payload"], "modified");
+    assert_eq!(v["hops"][1]["quoted_payload"], "XXXXXXXX\\r\\n");
+    assert_eq!(v["hops"][0]["rtt_ms"], 1.5);
+    assert_eq!(v["hops"][0]["quote_len"], 50);
+    assert_eq!(v["started_at"], "1970-01-01T00:00:00.000Z");
+    let clean = Report::build(input(None));
+    let v: serde_json::Value =
+        serde_json::from_str(&to_json(&clean).expect("json")).expect("parse");
+    assert_eq!(v["verdict"], "clean");
+    assert!(v["segment"].is_null());
+}
+
+#[test]
+fn csv_quotes_fields_and_matches_the_header() {
+    let r = Report::build(input(Some(2)));
+    let row = to_csv_row(&r);
+    assert!(row.starts_with("192.0.2.25:25,stripped,1,203.0.113.1,2,203.0.113.2,"));
+    assert!(row.contains("1:203.0.113.1:intact 2:203.0.113.2:modified"));
+    assert_eq!(csv_header().split(',').count(), 12);
+}
+
+#[test]
+fn table_shows_hops_and_verdict_with_colour_only_on_request() {
+    let r = Report::build(input(Some(2)));
+    let plain = render_table(&r, false);
+    assert!(plain.contains("MODIFIED \"XXXXXXXX\\r\\n\""));
+    assert!(plain.contains("verdict: stripped"));
+    assert!(plain.contains("segment: after hop 1 (203.0.113.1), at hop 2 (203.0.113.2)"));
+    assert!(!plain.contains('\x1b'));
+    assert!(render_table(&r, true).contains("\x1b[1;31mstripped"));
+}

@@ -1,0 +1,334 @@
+//! Scenarios: a network path described as data (one TOML file each in the workspace's
+//! `scenarios/` directory), with the truth a correct prober must find there.
+//!
+//! The same files drive the namespace lab (`reconmap-lab`: real routers, nft/NFQUEUE boxes and
+//! Postfix) and the simulator ([`crate::sim`]: a model of the same path in virtual time), so
+//! every scenario is checked both ways with one stated truth. The addressing plan both use is in
+//! [`plan`]; what the lab's Postfix says, which the simulator's server repeats, in
+//! [`server_text`].
+pub mod plan;
+pub mod server_text;
+pub mod truth;
+
+use crate::scan::Cidr;
+use crate::verdict::Verdict;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Most routers a scenario may have (link subnets are /30s of 198.51.100.0/24).
+pub const MAX_HOPS: usize = 60;
+
+/// Where the scenario files are (the workspace's `scenarios/`).
+pub fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// Errors of scenario files: each names the file or the scenario and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scenario {name}: {source}")]
+    Toml {
+        name: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("scenario {0}")]
+    Invalid(String),
+    #[error("no scenario `{0}` in {1} (see `cargo xtask lab list`)")]
+    Unknown(String, PathBuf),
+}
+
+/// A lab: routers between the prober and a mail server, their behaviours, and the truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name (`clean`, `mailguard-forward`, ...), the file's stem.
+    pub name: String,
+    /// One sentence for `lab list`.
+    pub description: String,
+    /// Routers r1..rn in path order; hop k (TTL k) is `hops[k-1]`.
+    #[serde(default)]
+    pub hops: Vec<HopSpec>,
+    /// The mail server at distance n+1.
+    #[serde(default)]
+    pub server: ServerSpec,
+    /// Delay and loss applied to every link, both directions.
+    #[serde(default)]
+    pub link: LinkSpec,
+    /// What a correct prober reports for the main target.
+    pub expect: Expected,
+    /// Truth for targets outside every middlebox's `daddr` restriction (the clean half of `many`).
+    #[serde(default)]
+    pub expect_outside: Option<Expected>,
+}
+
+/// One router on the path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HopSpec {
+    /// How the router itself behaves.
+    #[serde(default)]
+    pub router: RouterKind,
+    /// A STARTTLS-tampering box living on this router, if any.
+    #[serde(default)]
+    pub middlebox: Option<MiddleboxSpec>,
+    /// Keep the kernel's ICMP rate limits (default: off, so every probe is answered).
+    #[serde(default)]
+    pub icmp_ratelimit: bool,
+}
+
+/// Router behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouterKind {
+    /// Forwards and sends ICMP errors with the full (576-byte) quote.
+    #[default]
+    Normal,
+    /// Sends no ICMP errors at all.
+    Silent,
+    /// ICMP errors quote only the IP and TCP headers (40 bytes).
+    ShortQuote,
+    /// Source NAT (masquerade) on its way toward the server.
+    Nat,
+}
+
+/// A middlebox: what it does and in which hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiddleboxSpec {
+    /// What it does to SMTP.
+    pub behaviour: Behaviour,
+    /// Where it sits relative to the router's TTL check.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Only traffic to (and from) this IPv4 prefix; all traffic when absent.
+    #[serde(default)]
+    pub daddr: Option<Cidr>,
+}
+
+impl MiddleboxSpec {
+    /// Whether the box acts on traffic of this server address.
+    pub fn applies_to(&self, server: std::net::Ipv4Addr) -> bool {
+        self.daddr.is_none_or(|p| p.contains(server))
+    }
+}
+
+/// Middlebox behaviours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// PIX style: STARTTLS command to XXXXXXXX, banner masked, EHLO STARTTLS keyword masked.
+    Mailguard,
+    /// Masks only the STARTTLS keyword of the EHLO reply.
+    EhloMask,
+    /// Silently drops client segments carrying STARTTLS.
+    Drop,
+    /// Answers a client STARTTLS segment with a RST to both ends and drops it.
+    Reset,
+}
+
+/// Middlebox hook placement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// nft `forward` hook: the router's own quote still shows the original bytes.
+    #[default]
+    Forward,
+    /// nft `prerouting` hook (priority -150): the router's own quote shows the change.
+    Prerouting,
+}
+
+/// The mail server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// STARTTLS offered (self-signed certificate).
+    #[serde(default = "yes")]
+    pub tls: bool,
+    /// A prefix made local on the server's lo (AnyIP), e.g. `198.18.0.0/16`.
+    #[serde(default)]
+    pub anyip: Option<Cidr>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ServerSpec {
+    fn default() -> Self {
+        Self {
+            tls: true,
+            anyip: None,
+        }
+    }
+}
+
+/// Delay and loss for every link.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// One-way delay per link and direction, milliseconds.
+    #[serde(default)]
+    pub delay_ms: u32,
+    /// Loss per link and direction, percent.
+    #[serde(default)]
+    pub loss_percent: f32,
+}
+
+impl LinkSpec {
+    /// Whether any link shaping is needed.
+    pub fn is_shaped(&self) -> bool {
+        self.delay_ms > 0 || self.loss_percent > 0.0
+    }
+}
+
+/// The truth a prober is compared with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub verdict: Verdict,
+    /// TTL of the last hop whose quote still shows the original bytes (0 = the prober).
+    #[serde(default)]
+    pub segment_after: Option<u8>,
+    /// TTL of the first hop whose quote shows the change; `None` = first sign is the server's reply.
+    #[serde(default)]
+    pub segment_at: Option<u8>,
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.segment_after, self.segment_at) {
+            (None, _) => write!(f, "{}", self.verdict),
+            (Some(a), Some(b)) => write!(f, "{} between hop {a} and hop {b}", self.verdict),
+            (Some(a), None) => write!(f, "{} after hop {a}, before the server", self.verdict),
+        }
+    }
+}
+
+impl Scenario {
+    /// The scenario `name` from [`dir`].
+    pub fn builtin(name: &str) -> Result<Scenario, ScenarioError> {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let path = dir().join(format!("{name}.toml"));
+        if !valid || !path.exists() {
+            return Err(ScenarioError::Unknown(name.to_string(), dir()));
+        }
+        Self::load(&path)
+    }
+
+    /// Names of the scenarios in [`dir`], sorted.
+    pub fn builtin_names() -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .filter_map(|p| p.file_stem()?.to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every scenario in [`dir`].
+    pub fn all() -> Result<Vec<Scenario>, ScenarioError> {
+        Self::builtin_names()
+            .iter()
+            .map(|n| Self::builtin(n))
+            .collect()
+    }
+
+    /// Parses and validates a scenario.
+    pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|source| ScenarioError::Toml {
+            name: "(text)".to_string(),
+            source,
+        })?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Reads a scenario file; its name must be the file's stem.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let scenario: Scenario = toml::from_str(&text).map_err(|source| ScenarioError::Toml {
+            name: stem.clone(),
+            source,
+        })?;
+        if scenario.name != stem {
+            return Err(ScenarioError::Invalid(format!(
+                "{}: name `{}` differs from the file name",
+                path.display(),
+                scenario.name
+            )));
+        }
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The server's distance in hops (TTL that reaches it).
+    pub fn server_ttl(&self) -> u8 {
+        u8::try_from(self.hops.len() + 1).unwrap_or(u8::MAX)
+    }
+
+    fn validate(&self) -> Result<(), ScenarioError> {
+        let err = |m: String| Err(ScenarioError::Invalid(format!("{}: {m}", self.name)));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return err("name must be non-empty [A-Za-z0-9-]".into());
+        }
+        if self.hops.len() > MAX_HOPS {
+            return err(format!("at most {MAX_HOPS} hops"));
+        }
+        if !(0.0..=100.0).contains(&self.link.loss_percent) {
+            return err("loss_percent must be within 0..=100".into());
+        }
+        if let Some(p) = self.server.anyip {
+            if !plan::is_lab_prefix(&p) {
+                return err(format!("anyip {p} outside the lab ranges"));
+            }
+        }
+        for (i, hop) in self.hops.iter().enumerate() {
+            if let Some(p) = hop.middlebox.as_ref().and_then(|m| m.daddr) {
+                if !plan::is_lab_prefix(&p) {
+                    return err(format!("hop {}: daddr {p} outside the lab ranges", i + 1));
+                }
+            }
+        }
+        let server = self.server_ttl();
+        for e in std::iter::once(&self.expect).chain(self.expect_outside.as_ref()) {
+            for ttl in [e.segment_after, e.segment_at].into_iter().flatten() {
+                if ttl > server {
+                    return err(format!("expected TTL {ttl} beyond the server at {server}"));
+                }
+            }
+            if let (Some(a), Some(b)) = (e.segment_after, e.segment_at) {
+                if a >= b {
+                    return err(format!("segment_after {a} must be below segment_at {b}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! Scenario files: parsing, validation, and the truth rules every file must follow.
+use super::*;
+use crate::verdict::Verdict;
+
+#[test]
+fn every_builtin_parses_and_names_match() {
+    for name in Scenario::builtin_names() {
+        let s = Scenario::builtin(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.name, name);
+        assert!(!s.description.is_empty());
+    }
+}
+
+#[test]
+fn unknown_builtin_is_an_error() {
+    assert!(matches!(
+        Scenario::builtin("nope"),
+        Err(ScenarioError::Unknown(..))
+    ));
+}
+
+#[test]
+fn truth_follows_the_segment_rules() {
+    // Forward placement at router k: after=k, at=k+1 (or None when last router).
+    for name in Scenario::builtin_names() {
+        let s = Scenario::builtin(&name).expect("builtin");
+        let boxes: Vec<(u8, &MiddleboxSpec)> = s
+            .hops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                h.middlebox
+                    .as_ref()
+                    .map(|m| (u8::try_from(i + 1).unwrap_or(0), m))
+            })
+            .collect();
+        let Some(&(k, mb)) = boxes.first() else {
+            assert!(
+                matches!(s.expect.verdict, Verdict::Clean | Verdict::NotOffered),
+                "{name}"
+            );
+            continue;
+        };
+        let last = k == s.server_ttl() - 1;
+        let (after, at) = match (mb.behaviour, mb.placement) {
+            (Behaviour::Mailguard, Placement::Forward) => (k, (!last).then_some(k + 1)),
+            (Behaviour::Mailguard, Placement::Prerouting) => (k - 1, Some(k)),
+            (Behaviour::Drop | Behaviour::Reset, Placement::Forward) => (k, None),
+            (Behaviour::Drop | Behaviour::Reset, Placement::Prerouting) => (k - 1, None),
+            (Behaviour::EhloMask, _) => {
+                assert_eq!(s.expect.verdict, Verdict::AdvertisementMasked, "{name}");
+                continue;
+            }
+        };
+        // The prober only sees payload in quotes of hops that answer with a full quote.
+        let blind = |ttl: u8| {
+            s.hops
+                .get(usize::from(ttl).wrapping_sub(1))
+                .is_some_and(|h| matches!(h.router, RouterKind::Silent | RouterKind::ShortQuote))
+        };
+        let mut after = after;
+        while after > 0 && blind(after) {
+            after -= 1;
+        }
+        let mut at = at;
+        while let Some(h) = at.filter(|&h| blind(h)) {
+            at = (h + 1 < s.server_ttl()).then_some(h + 1);
+        }
+        assert_eq!(s.expect.segment_after, Some(after), "{name}");
+        assert_eq!(s.expect.segment_at, at, "{name}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    assert!(Scenario::from_toml("name = 3").is_err());
+    let outside = r#"
+        name = "x"
+        description = "d"
+        server = { anyip = "10.0.0.0/8" }
+        expect = { verdict = "clean" }
+    "#;
+    assert!(matches!(
+        Scenario::from_toml(outside),
+        Err(ScenarioError::Invalid(_))
+    ));
+    let beyond = r#"
+        name = "x"
+        description = "d"
+        expect = { verdict = "stripped", segment_after = 1, segment_at = 5 }
+    "#;
+    assert!(Scenario::from_toml(beyond).is_err());
+}

@@ -1,0 +1,123 @@
+//! Checking what a prober reported against a scenario's stated truth: one check used by the
+//! simulator tests, the lab's end-to-end tests and the demo.
+use super::Scenario;
+use crate::report::Report;
+use crate::verdict::Verdict;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// What a record says, reduced to what the truth is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub target: SocketAddrV4,
+    pub verdict: Verdict,
+    pub segment_after: Option<u8>,
+    pub segment_at: Option<u8>,
+    pub segment_at_addr: Option<Ipv4Addr>,
+    /// (TTL, address) of every hop that answered.
+    pub hops: Vec<(u8, Ipv4Addr)>,
+}
+
+impl Observed {
+    pub fn from_report(r: &Report) -> Result<Self, String> {
+        Ok(Self {
+            target: r
+                .target
+                .parse()
+                .map_err(|e| format!("target `{}`: {e}", r.target))?,
+            verdict: r.verdict,
+            segment_after: r.segment.map(|s| s.after.ttl.0),
+            segment_at: r.segment.and_then(|s| s.at.map(|h| h.ttl.0)),
+            segment_at_addr: r.segment.and_then(|s| s.at.and_then(|h| h.addr)),
+            hops: r
+                .hops
+                .iter()
+                .filter_map(|h| Some((h.ttl, h.addr?)))
+                .collect(),
+        })
+    }
+
+    /// From a JSON record as `reconmap probe --json` prints it.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        let text = |v: &serde_json::Value, what: &str| -> Result<String, String> {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("record without {what}: {v}"))
+        };
+        let ttl = |v: &serde_json::Value| {
+            v.get("ttl")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|t| u8::try_from(t).ok())
+        };
+        let addr = |v: &serde_json::Value| v.get("addr")?.as_str()?.parse().ok();
+        let target = text(&v["target"], "target")?;
+        let seg = &v["segment"];
+        Ok(Self {
+            target: target
+                .parse()
+                .map_err(|e| format!("target `{target}`: {e}"))?,
+            verdict: text(&v["verdict"], "verdict")?.parse()?,
+            segment_after: ttl(&seg["after"]),
+            segment_at: ttl(&seg["at"]),
+            segment_at_addr: addr(&seg["at"]),
+            hops: v["hops"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| Some((ttl(h)?, addr(h)?)))
+                .collect(),
+        })
+    }
+}
+
+impl Scenario {
+    /// Whether `seen` matches the truth for its target: the verdict, the segment, the address of
+    /// the hop the segment names, and the address of every hop that answered. The error lists
+    /// every difference.
+    pub fn check(&self, seen: &Observed) -> Result<(), String> {
+        let Some(want) = self.expected_for(*seen.target.ip()) else {
+            return Err(format!(
+                "{} is not a target of scenario {}",
+                seen.target, self.name
+            ));
+        };
+        let mut wrong = Vec::new();
+        if seen.verdict != want.verdict {
+            wrong.push(format!(
+                "verdict {} (expected {})",
+                seen.verdict, want.verdict
+            ));
+        }
+        let got = (seen.segment_after, seen.segment_at);
+        let expected = (want.segment_after, want.segment_at);
+        if got != expected {
+            wrong.push(format!("segment {got:?} (expected {expected:?})"));
+        }
+        if let Some(at) = seen.segment_at {
+            if seen.segment_at_addr != self.hop_addr(at) {
+                wrong.push(format!(
+                    "segment.at address {:?} (hop {at} is {:?})",
+                    seen.segment_at_addr,
+                    self.hop_addr(at)
+                ));
+            }
+        }
+        for &(ttl, addr) in &seen.hops {
+            if Some(addr) != self.hop_addr(ttl) {
+                wrong.push(format!(
+                    "hop {ttl} answered from {addr} (expected {:?})",
+                    self.hop_addr(ttl)
+                ));
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scenario {} target {}: {}",
+                self.name,
+                seen.target,
+                wrong.join("; ")
+            ))
+        }
+    }
+}

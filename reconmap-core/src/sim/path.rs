@@ -1,0 +1,295 @@
+//! The path: routers that expire TTLs and quote, boxes that rewrite, drop or reset, links
+//! that delay and lose.
+use super::{Event, SimNet};
+use crate::scenario::{Behaviour, MiddleboxSpec, Placement, RouterKind};
+use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
+use reconmap_wire::{
+    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment,
+};
+use std::net::Ipv4Addr;
+
+/// Most bytes of the offending datagram a Linux router quotes (576-byte ICMP message).
+const FULL_QUOTE: usize = 548;
+/// What a `mtu lock 68` router quotes: the IP header and 20 bytes of TCP.
+const SHORT_QUOTE: usize = 40;
+/// The IP TTL our RST-forging and ICMP-sending routers start with.
+const ROUTER_TTL: u8 = 64;
+
+impl SimNet {
+    /// A datagram the prober sent walks the routers toward the server.
+    pub(super) fn carry_from_prober(&mut self, mut pkt: Vec<u8>) {
+        let ttl = usize::from(pkt.get(8).copied().unwrap_or(0));
+        let Some(dst) = ipv4_dst(&pkt) else { return };
+        let start = self.now;
+        let hops = self.scenario.hops.clone();
+        for (i, hop) in hops.iter().enumerate() {
+            let k = i + 1;
+            let arrive = start + self.link * u32::try_from(k).unwrap_or(u32::MAX);
+            if self.lost() {
+                return;
+            }
+            let boxed = hop.middlebox.as_ref().filter(|m| m.applies_to(dst));
+            if let Some(mb) = boxed.filter(|m| m.placement == Placement::Prerouting) {
+                if !self.client_box(mb, &mut pkt, k, arrive) {
+                    return;
+                }
+            }
+            if ttl <= k {
+                self.time_exceeded(k, hop.router, &pkt, arrive);
+                return;
+            }
+            if let Some(mb) = boxed.filter(|m| m.placement == Placement::Forward) {
+                if !self.client_box(mb, &mut pkt, k, arrive) {
+                    return;
+                }
+            }
+            if let Some(t) = pkt.get_mut(8) {
+                *t = t.saturating_sub(1);
+            }
+        }
+        if self.lost() || !self.serves(dst) {
+            return;
+        }
+        let n = u32::try_from(hops.len() + 1).unwrap_or(u32::MAX);
+        self.schedule(start + self.link * n, Event::ToServer(pkt));
+    }
+
+    /// A datagram the server sent walks the routers back to the prober.
+    pub(super) fn carry_from_server(&mut self, mut pkt: Vec<u8>) {
+        let Some(src) = ipv4_src(&pkt) else { return };
+        let hops = self.scenario.hops.clone();
+        for hop in hops.iter().rev() {
+            if self.lost() {
+                return;
+            }
+            if let Some(mb) = hop.middlebox.as_ref().filter(|m| m.applies_to(src)) {
+                server_box(mb, &mut pkt, &self.text.banner_line);
+            }
+            if let Some(t) = pkt.get_mut(8) {
+                *t = t.saturating_sub(1);
+            }
+        }
+        if self.lost() {
+            return;
+        }
+        let n = u32::try_from(hops.len() + 1).unwrap_or(u32::MAX);
+        self.schedule(self.now + self.link * n, Event::ToProber(pkt));
+    }
+
+    /// What a box does to a client segment; `false` when the segment dies there.
+    fn client_box(
+        &mut self,
+        mb: &MiddleboxSpec,
+        pkt: &mut [u8],
+        k: usize,
+        at: std::time::Instant,
+    ) -> bool {
+        if !carries_starttls(pkt) {
+            return true;
+        }
+        match mb.behaviour {
+            Behaviour::Mailguard => {
+                rewrite_starttls(pkt);
+                true
+            }
+            Behaviour::EhloMask => true,
+            Behaviour::Drop => false,
+            Behaviour::Reset => {
+                self.reset_both_ends(pkt, k, at);
+                false
+            }
+        }
+    }
+
+    /// The reset box: a RST to the client as if from the server, and one to the server as if
+    /// from the client; both leave router `k` with TTL 64.
+    fn reset_both_ends(&mut self, pkt: &[u8], k: usize, at: std::time::Instant) {
+        let Ok(Captured::Tcp(seg)) = parse_captured(pkt) else {
+            return;
+        };
+        let rst = |seq: SeqNumber| TcpSegment {
+            seq,
+            flags: TcpFlags {
+                rst: true,
+                ..TcpFlags::default()
+            },
+            ..TcpSegment::default()
+        };
+        let to_client = FlowAddrs {
+            local: seg.dst,
+            remote: seg.src,
+        };
+        let back_ttl = ROUTER_TTL.saturating_sub(u8::try_from(k - 1).unwrap_or(u8::MAX));
+        if let Ok(d) = build_ipv4_tcp(
+            &to_client,
+            &IpParams::new(back_ttl, 0),
+            &rst(seg.segment.ack),
+        ) {
+            let when = at + self.link * u32::try_from(k).unwrap_or(u32::MAX);
+            self.schedule(when, Event::ToProber(d));
+        }
+        let to_server = FlowAddrs {
+            local: seg.src,
+            remote: seg.dst,
+        };
+        if let Ok(d) = build_ipv4_tcp(
+            &to_server,
+            &IpParams::new(ROUTER_TTL, 0),
+            &rst(seg.segment.seq),
+        ) {
+            let rest = u32::try_from(self.scenario.hops.len() + 1 - k).unwrap_or(u32::MAX);
+            self.schedule(at + self.link * rest, Event::ToServer(d));
+        }
+    }
+
+    /// Router `k` drops an expiring datagram and (unless silent) says so to its source.
+    fn time_exceeded(&mut self, k: usize, router: RouterKind, pkt: &[u8], at: std::time::Instant) {
+        let quote_len = match router {
+            RouterKind::Silent => return,
+            RouterKind::ShortQuote => SHORT_QUOTE,
+            RouterKind::Normal | RouterKind::Nat => FULL_QUOTE,
+        };
+        let Some(from) = self.scenario.hop_addr(u8::try_from(k).unwrap_or(u8::MAX)) else {
+            return;
+        };
+        let Some(to) = ipv4_src(pkt) else { return };
+        let mut quoted = pkt
+            .get(..quote_len.min(pkt.len()))
+            .unwrap_or_default()
+            .to_vec();
+        if let Some(t) = quoted.get_mut(8) {
+            *t = 1;
+        }
+        let back_ttl = ROUTER_TTL.saturating_sub(u8::try_from(k - 1).unwrap_or(u8::MAX));
+        let b = PacketBuilder::ipv4(from.octets(), to.octets(), back_ttl).icmpv4(
+            Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
+        );
+        let mut icmp = Vec::new();
+        if b.write(&mut icmp, &quoted).is_err() {
+            return;
+        }
+        self.stats.icmp += 1;
+        let when = at + self.link * u32::try_from(k).unwrap_or(u32::MAX);
+        self.schedule(when, Event::ToProber(icmp));
+    }
+
+    /// Whether the eBPF capture would hand this packet to the prober: a TCP segment of a
+    /// registered flow, or an ICMP error quoting one.
+    pub(super) fn is_captured(&self, data: &[u8]) -> bool {
+        let flow = match parse_captured(data) {
+            Ok(Captured::Tcp(s)) => FlowAddrs {
+                local: s.dst,
+                remote: s.src,
+            },
+            Ok(Captured::IcmpError(e)) => match e.quote.flow() {
+                Some(f) => f,
+                None => return false,
+            },
+            Err(_) => return false,
+        };
+        self.registered.contains(&flow)
+    }
+}
+
+/// What a box does to a server segment on its way to the client (mailguard masks the banner
+/// and the STARTTLS keyword of the EHLO reply; an EHLO masker only the latter).
+fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8], banner_line: &str) {
+    let Some(off) = tcp_payload_offset(pkt) else {
+        return;
+    };
+    let Some(payload) = pkt.get_mut(off..) else {
+        return;
+    };
+    match mb.behaviour {
+        Behaviour::Mailguard => {
+            if payload == banner_line.as_bytes() {
+                mask_banner(payload);
+            }
+            mask_ehlo_keyword(payload);
+        }
+        Behaviour::EhloMask => mask_ehlo_keyword(payload),
+        Behaviour::Drop | Behaviour::Reset => {}
+    }
+}
+
+/// PIX style: every byte of the banner line but '2', '0', ' ' and the CRLF becomes '*'.
+fn mask_banner(line: &mut [u8]) {
+    let body_end = line.len().saturating_sub(2);
+    for (i, b) in line.iter_mut().enumerate() {
+        if i < body_end && !matches!(*b, b'2' | b'0' | b' ') {
+            *b = b'*';
+        }
+    }
+}
+
+/// `250-STARTTLS` in an EHLO reply becomes `250-XXXXXXXX`.
+fn mask_ehlo_keyword(payload: &mut [u8]) {
+    if !payload.starts_with(b"250-") {
+        return;
+    }
+    if let Some(pos) = find(payload, b"-STARTTLS\r\n") {
+        if let Some(w) = payload.get_mut(pos + 1..pos + 9) {
+            w.copy_from_slice(b"XXXXXXXX");
+        }
+    }
+}
+
+fn carries_starttls(pkt: &[u8]) -> bool {
+    let Some(off) = tcp_payload_offset(pkt) else {
+        return false;
+    };
+    let payload = pkt.get(off..).unwrap_or_default();
+    tcp_dport(pkt) == Some(25)
+        && payload.len() >= 8
+        && payload[..8].eq_ignore_ascii_case(b"STARTTLS")
+}
+
+/// STARTTLS -> XXXXXXXX at the start of the payload (checksums are not checked by the model).
+fn rewrite_starttls(pkt: &mut [u8]) {
+    if let Some(off) = tcp_payload_offset(pkt) {
+        if let Some(w) = pkt.get_mut(off..off + 8) {
+            w.copy_from_slice(b"XXXXXXXX");
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn ihl(pkt: &[u8]) -> Option<usize> {
+    let v = *pkt.first()?;
+    (v >> 4 == 4).then_some(usize::from(v & 0x0f) * 4)
+}
+
+fn tcp_payload_offset(pkt: &[u8]) -> Option<usize> {
+    let ip = ihl(pkt)?;
+    if *pkt.get(9)? != 6 {
+        return None;
+    }
+    let doff = usize::from(*pkt.get(ip + 12)? >> 4) * 4;
+    Some(ip + doff)
+}
+
+fn tcp_dport(pkt: &[u8]) -> Option<u16> {
+    let ip = ihl(pkt)?;
+    Some(u16::from_be_bytes([*pkt.get(ip + 2)?, *pkt.get(ip + 3)?]))
+}
+
+fn ipv4_src(pkt: &[u8]) -> Option<Ipv4Addr> {
+    let b: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
+    Some(Ipv4Addr::from(b))
+}
+
+fn ipv4_dst(pkt: &[u8]) -> Option<Ipv4Addr> {
+    let b: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
+    Some(Ipv4Addr::from(b))
+}
+
+/// The flow of a client segment as the server sees it.
+pub(super) fn server_side(client: &FlowAddrs) -> FlowAddrs {
+    FlowAddrs {
+        local: client.remote,
+        remote: client.local,
+    }
+}

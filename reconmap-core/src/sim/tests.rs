@@ -1,0 +1,158 @@
+//! Every scenario file, in the simulator, must give its stated truth (the lab's end-to-end tests
+//! check the same files against real routers and Postfix).
+use super::*;
+use crate::engine::{
+    Engine, PortAllocator, PortRange, ProbeConfig, RunPlan, RunStats, SinkError, Target,
+};
+use crate::evidence::Evidence;
+use crate::report::Report;
+use crate::scenario::truth::Observed;
+use crate::verdict::Verdict;
+use std::collections::HashSet;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+/// Runs `targets` of `scenario` through a fresh engine on a fresh simulated network.
+pub(crate) fn simulate(
+    scenario: &Scenario,
+    targets: &[SocketAddrV4],
+    cfg: ProbeConfig,
+    plan: RunPlan,
+) -> (Vec<Evidence>, RunStats, SimNet) {
+    let mut net = SimNet::new(scenario, 1 << 16, 11);
+    let mut engine = Engine::new(
+        Arc::new(cfg),
+        plan,
+        scenario.prober_addr(),
+        PortAllocator::new(PortRange::default(), HashSet::new()),
+        5,
+        net.now(),
+    );
+    let mut out = Vec::new();
+    let mut sink = |e: Evidence, _: &RunStats| -> Result<(), SinkError> {
+        out.push(e);
+        Ok(())
+    };
+    let stats = run(
+        &mut engine,
+        &mut net,
+        targets.iter().map(|&addr| Target { addr }),
+        &[],
+        &mut sink,
+    )
+    .expect("run");
+    (out, stats, net)
+}
+
+fn one(name: &str, cfg: ProbeConfig) -> (Report, SimNet) {
+    let s = Scenario::builtin(name).expect("scenario");
+    let (mut ev, _, net) = simulate(&s, &[s.target()], cfg, RunPlan::default());
+    assert_eq!(ev.len(), 1);
+    (Report::build(ev.remove(0)), net)
+}
+
+fn segment(r: &Report) -> (Option<u8>, Option<u8>) {
+    (
+        r.segment.map(|s| s.after.ttl.0),
+        r.segment.and_then(|s| s.at.map(|a| a.ttl.0)),
+    )
+}
+
+/// Checks one report against the scenario's truth for its target.
+fn check_truth(s: &Scenario, r: &Report) {
+    let seen = Observed::from_report(r).expect("observed");
+    if let Err(e) = s.check(&seen) {
+        panic!("{e}\n{r:#?}");
+    }
+}
+
+#[test]
+fn every_scenario_gives_its_truth_in_the_simulator() {
+    let all = Scenario::all().expect("scenarios");
+    assert!(all.len() >= 14, "{} scenarios", all.len());
+    for s in &all {
+        // Scenarios with many targets: a spread of them, both halves of `many`.
+        let targets: Vec<SocketAddrV4> = {
+            let t = s.targets();
+            let step = (t.len() / 40).max(1);
+            t.iter().step_by(step).map(|(a, _)| *a).collect()
+        };
+        let plan = RunPlan {
+            concurrency: 16,
+            rate: None,
+        };
+        let (ev, stats, net) = simulate(s, &targets, ProbeConfig::default(), plan);
+        assert_eq!(ev.len(), targets.len(), "{}: one record per target", s.name);
+        assert_eq!(stats.incomplete(), 0, "{}: {stats:?}", s.name);
+        for e in ev {
+            check_truth(s, &Report::build(e));
+        }
+        assert_eq!(
+            net.open_connections(),
+            0,
+            "{}: every session closed its connection at the server",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn clean_path_is_clean_within_five_rtts() {
+    let (r, net) = one("wide-area", ProbeConfig::default());
+    assert_eq!(r.verdict, Verdict::Stripped);
+    let (r, _) = one("clean", ProbeConfig::default());
+    assert_eq!(r.verdict, Verdict::Clean);
+    assert!(r.hops.iter().all(|h| h.payload == "intact"));
+    // Handshake, banner, EHLO, one sweep round: about four path RTTs.
+    let wide = Scenario::builtin("wide-area").expect("scenario");
+    let (ev, _, net2) = simulate(
+        &wide,
+        &[wide.target()],
+        ProbeConfig::default(),
+        RunPlan::default(),
+    );
+    let verdict_at = ev[0].timeline.verdict.expect("verdict time");
+    assert!(
+        verdict_at <= net2.rtt() * 5,
+        "{verdict_at:?} vs rtt {:?}",
+        net2.rtt()
+    );
+    drop(net);
+}
+
+#[test]
+fn a_silent_hop_gets_its_retries_and_widens_the_segment() {
+    let (r, _) = one("silent-after", ProbeConfig::default());
+    assert_eq!(segment(&r), (Some(2), Some(4)));
+    assert_eq!(r.hops[2].payload, "none");
+    assert_eq!(r.hops[2].attempts, 3, "a silent hop gets its retries");
+}
+
+#[test]
+fn a_short_quote_hop_is_short_and_widens_the_segment() {
+    let (r, _) = one("short-quote-after", ProbeConfig::default());
+    assert_eq!(r.hops[2].payload, "short");
+    assert_eq!(r.hops[2].quote_len, Some(40));
+}
+
+#[test]
+fn a_dropping_box_blocks_with_the_segment_unacknowledged() {
+    let cfg = ProbeConfig {
+        starttls_timeout: std::time::Duration::from_secs(2),
+        ..ProbeConfig::default()
+    };
+    let (r, _) = one("drop", cfg);
+    assert_eq!(r.verdict, Verdict::Blocked);
+    assert!(r.tcp.starttls_unacked);
+    assert_eq!(r.rule, "starttls_dropped");
+}
+
+#[test]
+fn an_injected_reset_is_told_from_the_server_by_its_ttl() {
+    let (r, _) = one("reset", ProbeConfig::default());
+    assert_eq!(r.verdict, Verdict::Blocked);
+    assert_eq!(r.rule, "starttls_reset");
+    let rst = r.tcp.rsts.first().expect("a RST");
+    assert_ne!(Some(rst.ttl), r.tcp.server_ttl);
+    assert!(r.evidence.iter().any(|e| e.contains("likely injected")));
+}

@@ -1,0 +1,103 @@
+//! The facts the verdict rules read, computed once from the evidence.
+use super::{HopRef, Segment};
+use crate::evidence::{ConnectOutcome, Evidence, Incomplete, PayloadStatus};
+use crate::smtp::Reply;
+use reconmap_wire::TimeToLive;
+
+/// How the server answered STARTTLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartTlsAnswer<'a> {
+    /// `220`: ready to start TLS.
+    Accepted(&'a Reply),
+    /// A 5xx: the command was refused.
+    Refused(&'a Reply),
+    /// Anything else (a 4xx, a 3xx, ...).
+    Other(&'a Reply),
+    /// No answer at all.
+    None,
+}
+
+/// Everything the rules decide on.
+#[derive(Clone, Debug)]
+pub struct Facts<'a> {
+    pub evidence: &'a Evidence,
+    pub incomplete: Option<&'a Incomplete>,
+    pub connect: ConnectOutcome,
+    pub starttls_sent: bool,
+    /// The first hop whose quote shows the STARTTLS bytes changed, and the segment it closes.
+    pub first_modified: Option<Segment>,
+    /// The last hop whose quote shows the original bytes (the prober when none does).
+    pub last_intact: HopRef,
+    /// The banner or an EHLO keyword was masked on the way back.
+    pub masked: bool,
+    pub advertised: bool,
+    pub answer: StartTlsAnswer<'a>,
+    /// A rewritten command the server's reply quotes back (`XXXXXXXX`).
+    pub echo: Option<&'a str>,
+    /// A RST arrived after STARTTLS was sent.
+    pub reset_after_starttls: bool,
+    /// The STARTTLS segment was never acknowledged.
+    pub starttls_unacked: bool,
+    /// The server closed the connection (FIN) while STARTTLS waited for its answer.
+    pub closed_after_starttls: bool,
+}
+
+impl<'a> Facts<'a> {
+    pub fn of(e: &'a Evidence) -> Self {
+        let prober = HopRef {
+            ttl: TimeToLive(0),
+            addr: Some(e.prober),
+        };
+        let intact_below = |ttl: u8| {
+            e.hops
+                .iter()
+                .filter(|h| h.ttl.0 < ttl && h.payload() == PayloadStatus::Intact)
+                .max_by_key(|h| h.ttl)
+                .map_or(prober, |h| HopRef {
+                    ttl: h.ttl,
+                    addr: h.addr,
+                })
+        };
+        let first_modified = e
+            .hops
+            .iter()
+            .find(|h| matches!(h.payload(), PayloadStatus::Modified { .. }))
+            .map(|m| Segment {
+                after: intact_below(m.ttl.0),
+                at: Some(HopRef {
+                    ttl: m.ttl,
+                    addr: m.addr,
+                }),
+            });
+        let smtp = &e.smtp;
+        let answer = match smtp.starttls_reply.as_ref() {
+            Some(r) if r.code == 220 => StartTlsAnswer::Accepted(r),
+            Some(r) if (500..600).contains(&r.code) => StartTlsAnswer::Refused(r),
+            Some(r) => StartTlsAnswer::Other(r),
+            None => StartTlsAnswer::None,
+        };
+        Self {
+            evidence: e,
+            incomplete: e.incomplete.as_ref(),
+            connect: e.tcp.connect,
+            starttls_sent: smtp.starttls_sent,
+            first_modified,
+            last_intact: intact_below(u8::MAX),
+            masked: smtp.banner_masked || !smtp.masked_keywords.is_empty(),
+            advertised: smtp.starttls_advertised,
+            answer,
+            echo: smtp.starttls_echo.as_deref(),
+            reset_after_starttls: e.tcp.rsts.iter().any(|r| r.after_starttls),
+            starttls_unacked: e.tcp.starttls_unacked,
+            closed_after_starttls: smtp.closed_by_server == Some(crate::smtp::SmtpPhase::StartTls),
+        }
+    }
+
+    /// The segment from the last intact hop to the server (`at` unknown).
+    pub fn after_last_intact(&self) -> Segment {
+        Segment {
+            after: self.last_intact,
+            at: None,
+        }
+    }
+}

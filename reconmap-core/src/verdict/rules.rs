@@ -1,0 +1,305 @@
+//! The verdict rules, in the order they are tried. The first rule whose check fires decides;
+//! the last one always fires. docs/output.md lists the same table (a test keeps them equal).
+//!
+//! Adding a verdict: one [`Verdict`] variant, one rule here, its tests, its doc line.
+use super::facts::{Facts, StartTlsAnswer};
+use super::{Segment, Verdict};
+use crate::evidence::{ConnectOutcome, Incomplete};
+
+/// What a rule found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub segment: Option<Segment>,
+    pub reason: String,
+}
+
+/// One row of the table.
+pub struct Rule {
+    /// Stable identifier, written to the record as `rule`.
+    pub id: &'static str,
+    pub verdict: Verdict,
+    /// One line: when the rule fires (the docs show it).
+    pub doc: &'static str,
+    pub check: fn(&Facts<'_>) -> Option<Finding>,
+}
+
+fn found(segment: Option<Segment>, reason: String) -> Option<Finding> {
+    Some(Finding { segment, reason })
+}
+
+/// The table.
+pub static RULES: &[Rule] = &[
+    Rule {
+        id: "not_probed",
+        verdict: Verdict::Inconclusive,
+        doc: "The target was not probed (no source port, the flow could not be registered, ...); `reason` says why.",
+        check: |f| match f.incomplete {
+            Some(Incomplete::NotProbed(why)) => found(None, format!("not probed: {why}")),
+            _ => None,
+        },
+    },
+    Rule {
+        id: "internal_error",
+        verdict: Verdict::Inconclusive,
+        doc: "The session hit a bug in ReconMap and was ended (the run went on); `reason` has the message.",
+        check: |f| match f.incomplete {
+            Some(Incomplete::InternalError(why)) => found(None, why.clone()),
+            _ => None,
+        },
+    },
+    Rule {
+        id: "interrupted",
+        verdict: Verdict::Inconclusive,
+        doc: "The run was aborted before this session's evidence was complete; `--resume` probes the target again.",
+        check: |f| match f.incomplete {
+            Some(Incomplete::Interrupted(why)) => {
+                found(None, format!("{why} before the verdict was complete"))
+            }
+            _ => None,
+        },
+    },
+    Rule {
+        id: "no_connection",
+        verdict: Verdict::Unreachable,
+        doc: "No TCP connection: a RST or an ICMP unreachable answered the SYN, or nothing did.",
+        check: |f| {
+            let why = match f.connect {
+                ConnectOutcome::Established => return None,
+                ConnectOutcome::Refused => "the server refused the connection (RST to our SYN)",
+                ConnectOutcome::Unreachable => "an ICMP unreachable answered our SYN",
+                ConnectOutcome::TimedOut => "no answer to our SYN",
+            };
+            found(None, why.to_string())
+        },
+    },
+    Rule {
+        id: "starttls_not_sent",
+        verdict: Verdict::Inconclusive,
+        doc: "The SMTP session ended before STARTTLS could be sent (banner or EHLO/HELO refused, a limit, a timeout, a reset); `reason` quotes what happened.",
+        check: |f| {
+            if f.starttls_sent {
+                return None;
+            }
+            let smtp = &f.evidence.smtp;
+            let why = smtp
+                .error
+                .clone()
+                .or_else(|| {
+                    smtp.banner
+                        .as_ref()
+                        .filter(|b| b.code != 220)
+                        .map(|b| format!("banner {} {}", b.code, b.text()))
+                })
+                .or_else(|| {
+                    smtp.closed_by_server
+                        .map(|p| format!("the server closed the connection during {p:?}"))
+                })
+                .unwrap_or_else(|| "the session ended before STARTTLS".to_string());
+            found(None, format!("STARTTLS was never sent: {why}"))
+        },
+    },
+    Rule {
+        id: "quote_contradicts_server",
+        verdict: Verdict::Inconclusive,
+        doc: "A hop quotes a changed STARTTLS, yet the server accepted STARTTLS: the evidence contradicts itself (the segment is kept).",
+        check: |f| {
+            let seg = f.first_modified?;
+            let StartTlsAnswer::Accepted(_) = f.answer else {
+                return None;
+            };
+            let at = seg.at.map_or(0, |h| h.ttl.0);
+            found(
+                Some(seg),
+                format!("hop {at} quotes a changed STARTTLS, yet the server accepted STARTTLS"),
+            )
+        },
+    },
+    Rule {
+        id: "quote_modified",
+        verdict: Verdict::Stripped,
+        doc: "A hop's ICMP quote shows the STARTTLS bytes changed: `at` is the first such hop, `after` the last hop below it quoting the original bytes.",
+        check: |f| {
+            let seg = f.first_modified?;
+            let at = seg.at.map_or(0, |h| h.ttl.0);
+            found(
+                Some(seg),
+                format!(
+                    "STARTTLS arrives intact at hop {} and changed at hop {at}",
+                    seg.after.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "server_echoes_rewrite",
+        verdict: Verdict::Stripped,
+        doc: "Every quote shows STARTTLS intact but the server refused it quoting a rewritten command (`\"XXXXXXXX\"`): rewritten after the last intact hop (`at` null).",
+        check: |f| {
+            let (StartTlsAnswer::Refused(r), Some(echo)) = (f.answer, f.echo) else {
+                return None;
+            };
+            found(
+                Some(f.after_last_intact()),
+                format!(
+                    "the server answered {} quoting \"{echo}\": STARTTLS was rewritten after hop {}",
+                    r.code, f.last_intact.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "refused_though_advertised",
+        verdict: Verdict::Stripped,
+        doc: "The server advertised STARTTLS in EHLO but refused the command (5xx): rewritten between the last intact hop and the server.",
+        check: |f| {
+            let StartTlsAnswer::Refused(_) = f.answer else {
+                return None;
+            };
+            if !f.advertised {
+                return None;
+            }
+            found(
+                Some(f.after_last_intact()),
+                format!(
+                    "the server advertised STARTTLS but did not recognise the command: rewritten between hop {} and the server",
+                    f.last_intact.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "refused_while_masked",
+        verdict: Verdict::Stripped,
+        doc: "The banner or EHLO reply is masked and the server refused STARTTLS: rewritten between the last intact hop and the server.",
+        check: |f| {
+            let StartTlsAnswer::Refused(_) = f.answer else {
+                return None;
+            };
+            if !f.masked {
+                return None;
+            }
+            found(
+                Some(f.after_last_intact()),
+                format!(
+                    "the banner or EHLO reply is masked and the server did not recognise STARTTLS: rewritten between hop {} and the server",
+                    f.last_intact.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "not_offered",
+        verdict: Verdict::NotOffered,
+        doc: "The server refused STARTTLS (5xx), did not advertise it, and nothing shows tampering.",
+        check: |f| {
+            let StartTlsAnswer::Refused(r) = f.answer else {
+                return None;
+            };
+            found(
+                None,
+                format!(
+                    "the server does not offer STARTTLS (not advertised, {} {}) and no tampering was seen",
+                    r.code,
+                    r.text()
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "advertisement_masked",
+        verdict: Verdict::AdvertisementMasked,
+        doc: "The server accepted STARTTLS (220) but the banner or EHLO reply was masked on the way back (forward probes cannot locate that box).",
+        check: |f| {
+            let StartTlsAnswer::Accepted(_) = f.answer else {
+                return None;
+            };
+            if !f.masked {
+                return None;
+            }
+            found(
+                None,
+                "the banner or EHLO reply was masked on the way back, but STARTTLS reached the server intact and was accepted"
+                    .to_string(),
+            )
+        },
+    },
+    Rule {
+        id: "clean",
+        verdict: Verdict::Clean,
+        doc: "The server accepted STARTTLS (220) and no quote, banner or EHLO line shows a change.",
+        check: |f| {
+            let StartTlsAnswer::Accepted(_) = f.answer else {
+                return None;
+            };
+            found(
+                None,
+                "STARTTLS accepted end to end; every quote shows it unchanged".to_string(),
+            )
+        },
+    },
+    Rule {
+        id: "other_answer",
+        verdict: Verdict::Inconclusive,
+        doc: "The server answered STARTTLS with something else than 220 or 5xx (e.g. 454): not evidence of tampering.",
+        check: |f| {
+            let StartTlsAnswer::Other(r) = f.answer else {
+                return None;
+            };
+            found(
+                None,
+                format!("the server answered STARTTLS with {} {}", r.code, r.text()),
+            )
+        },
+    },
+    Rule {
+        id: "starttls_reset",
+        verdict: Verdict::Blocked,
+        doc: "No answer to STARTTLS and the connection was reset after it; `after` is the last hop that quoted the original bytes.",
+        check: |f| {
+            if !f.reset_after_starttls {
+                return None;
+            }
+            found(
+                Some(f.after_last_intact()),
+                format!(
+                    "the connection was reset after STARTTLS; last hop seeing it intact: {}",
+                    f.last_intact.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "starttls_dropped",
+        verdict: Verdict::Blocked,
+        doc: "No answer to STARTTLS and the segment was never acknowledged (dropped on the way); `after` is the last hop that quoted it.",
+        check: |f| {
+            if !f.starttls_unacked {
+                return None;
+            }
+            found(
+                Some(f.after_last_intact()),
+                format!(
+                    "the STARTTLS segment was never acknowledged (dropped on the way); last hop seeing it intact: {}",
+                    f.last_intact.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "no_answer",
+        verdict: Verdict::Inconclusive,
+        doc: "STARTTLS was acknowledged, nothing reset the connection, yet no answer came (a slow or silent server, or one that closed): not evidence of tampering.",
+        check: |f| {
+            let how = if f.closed_after_starttls {
+                "the server closed the connection after acknowledging STARTTLS without answering it"
+            } else {
+                "STARTTLS was acknowledged but not answered in time (a slow or silent server)"
+            };
+            let mut why = how.to_string();
+            if let Some(e) = f.evidence.errors.iter().find(|e| e.contains("STARTTLS")) {
+                why.push_str(&format!(" ({e})"));
+            }
+            found(None, why)
+        },
+    },
+];

@@ -1,0 +1,247 @@
+//! Tracebox-style comparison of an ICMP quote with the datagram we sent: which header fields a
+//! box on the way changed, and what became of the payload (the STARTTLS command).
+//!
+//! Expected changes are not reported: the IP TTL (routers decrement it) and the IP header
+//! checksum (it follows the TTL). The TCP checksum is reported only when nothing else that it
+//! covers changed (otherwise it merely follows that change). Fields are compared only where the
+//! quote holds them completely.
+use crate::quote_diff::{FieldChange, PayloadStatus, QuoteDiff};
+use crate::Quote;
+use etherparse::Ipv4HeaderSlice;
+
+/// Compares `quote` with `sent` (the exact datagram, from the IPv4 header on).
+pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
+    let mut changes = Vec::new();
+    let q = quote.bytes();
+    let sent_ip = Ipv4HeaderSlice::from_slice(sent).ok();
+    let quoted_ip = quote.ip_header();
+    if let (Some(s), Some(r)) = (&sent_ip, &quoted_ip) {
+        let mut field = |name: &str, a: String, b: String| {
+            if a != b {
+                changes.push(FieldChange {
+                    field: name.to_string(),
+                    sent: a,
+                    quoted: b,
+                });
+            }
+        };
+        let tos = |h: &Ipv4HeaderSlice<'_>| (h.dcp().value() << 2) | h.ecn().value();
+        field(
+            "ip.tos",
+            format!("{:#04x}", tos(s)),
+            format!("{:#04x}", tos(r)),
+        );
+        field(
+            "ip.total_len",
+            s.total_len().to_string(),
+            r.total_len().to_string(),
+        );
+        field(
+            "ip.id",
+            format!("{:#06x}", s.identification()),
+            format!("{:#06x}", r.identification()),
+        );
+        let flags = |h: &Ipv4HeaderSlice<'_>| {
+            format!(
+                "{}{} off={}",
+                if h.dont_fragment() { "DF" } else { "" },
+                if h.more_fragments() { "MF" } else { "" },
+                h.fragments_offset().value()
+            )
+        };
+        field("ip.flags", flags(s), flags(r));
+        field(
+            "ip.protocol",
+            s.protocol().0.to_string(),
+            r.protocol().0.to_string(),
+        );
+        field(
+            "ip.src",
+            s.source_addr().to_string(),
+            r.source_addr().to_string(),
+        );
+        field(
+            "ip.dst",
+            s.destination_addr().to_string(),
+            r.destination_addr().to_string(),
+        );
+        field("ip.options", hex(s.options()), hex(r.options()));
+    }
+
+    let s_off = sent_ip.as_ref().map_or(20, |h| usize::from(h.ihl()) * 4);
+    let q_off = quoted_ip.as_ref().map_or(20, |h| usize::from(h.ihl()) * 4);
+    let st = sent.get(s_off..).unwrap_or_default();
+    let qt = q.get(q_off..).unwrap_or_default();
+    let sent_doff = st.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
+    let quoted_doff = qt.get(12).map(|b| usize::from(b >> 4) * 4);
+    let tcp_fields: [(&str, std::ops::Range<usize>); 8] = [
+        ("tcp.sport", 0..2),
+        ("tcp.dport", 2..4),
+        ("tcp.seq", 4..8),
+        ("tcp.ack", 8..12),
+        ("tcp.flags", 12..14),
+        ("tcp.window", 14..16),
+        ("tcp.checksum", 16..18),
+        ("tcp.urgent", 18..20),
+    ];
+    let mut checksum_change = None;
+    for (name, range) in tcp_fields {
+        let (Some(a), Some(b)) = (st.get(range.clone()), qt.get(range)) else {
+            continue;
+        };
+        if a == b {
+            continue;
+        }
+        let change = FieldChange {
+            field: name.to_string(),
+            sent: number(a),
+            quoted: number(b),
+        };
+        if name == "tcp.checksum" {
+            checksum_change = Some(change);
+        } else {
+            changes.push(change);
+        }
+    }
+    if let (Some(a), Some(doff)) = (st.get(20..sent_doff), quoted_doff) {
+        if let Some(b) = qt.get(20..doff.max(20)) {
+            if a != b {
+                changes.push(FieldChange {
+                    field: "tcp.options".to_string(),
+                    sent: hex(a),
+                    quoted: hex(b),
+                });
+            }
+        }
+    }
+
+    let sent_payload = st.get(sent_doff..).unwrap_or_default();
+    let payload = match quote.tcp_payload() {
+        None => PayloadStatus::Short,
+        Some(quoted) => {
+            let n = quoted.len().min(sent_payload.len());
+            let same_prefix = quoted.get(..n) == sent_payload.get(..n);
+            if same_prefix && quoted.len() <= sent_payload.len() {
+                PayloadStatus::Intact
+            } else {
+                PayloadStatus::Modified {
+                    quoted: quoted.to_vec(),
+                }
+            }
+        }
+    };
+    // The TCP checksum covers the addresses, the TCP header and the payload: a change there
+    // explains it. Only when the whole payload is quoted unchanged and nothing else moved is a
+    // checksum change itself evidence.
+    if let Some(c) = checksum_change {
+        let whole_payload = quote
+            .tcp_payload()
+            .is_some_and(|p| p.len() >= sent_payload.len());
+        if changes.is_empty() && payload == PayloadStatus::Intact && whole_payload {
+            changes.push(c);
+        }
+    }
+    QuoteDiff {
+        quote_len: q.len(),
+        changes,
+        payload,
+    }
+}
+
+fn number(b: &[u8]) -> String {
+    let v = b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    v.to_string()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent() -> Vec<u8> {
+        crate::fixtures::starttls_probe(3, 10)
+    }
+
+    /// What a router at the end of the TTL quotes: TTL 1 and a recomputed IP checksum.
+    fn as_quoted(mut d: Vec<u8>) -> Vec<u8> {
+        d[8] = 1;
+        let h = Ipv4HeaderSlice::from_slice(&d).expect("ip").to_header();
+        let c = h.calc_header_checksum().to_be_bytes();
+        d[10] = c[0];
+        d[11] = c[1];
+        d
+    }
+
+    #[test]
+    fn an_untouched_quote_differs_only_in_expected_fields() {
+        let d = diff_quote(&sent(), &Quote::new(&as_quoted(sent())));
+        assert_eq!(d.payload, PayloadStatus::Intact);
+        assert!(d.changes.is_empty(), "{:?}", d.changes);
+        assert_eq!(d.quote_len, 50);
+    }
+
+    #[test]
+    fn a_rewritten_command_is_modified_and_its_checksum_not_reported() {
+        let mut q = as_quoted(sent());
+        let start = q.len() - 10;
+        q[start..start + 8].copy_from_slice(b"XXXXXXXX");
+        q[36] ^= 0x55; // checksum follows the payload change
+        let d = diff_quote(&sent(), &Quote::new(&q));
+        assert_eq!(
+            d.payload,
+            PayloadStatus::Modified {
+                quoted: b"XXXXXXXX\r\n".to_vec()
+            }
+        );
+        assert!(d.changes.is_empty(), "{:?}", d.changes);
+    }
+
+    #[test]
+    fn header_changes_are_named() {
+        let mut q = as_quoted(sent());
+        q[1] = 0x10; // TOS
+        q[34] = 0x10; // window high byte
+        let d = diff_quote(&sent(), &Quote::new(&q));
+        let names: Vec<&str> = d.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(names, ["ip.tos", "tcp.window"]);
+        assert_eq!(d.payload, PayloadStatus::Intact);
+    }
+
+    #[test]
+    fn short_quotes_compare_what_is_there() {
+        let q = as_quoted(sent());
+        let d28 = diff_quote(&sent(), &Quote::new(&q[..28]));
+        assert_eq!(d28.payload, PayloadStatus::Short);
+        assert!(d28.changes.is_empty());
+        let d40 = diff_quote(&sent(), &Quote::new(&q[..40]));
+        assert_eq!(d40.payload, PayloadStatus::Short);
+        let cut = diff_quote(&sent(), &Quote::new(&q[..44]));
+        assert_eq!(cut.payload, PayloadStatus::Intact);
+        let mut bad = q[..44].to_vec();
+        bad[40] = b'X';
+        assert!(matches!(
+            diff_quote(&sent(), &Quote::new(&bad)).payload,
+            PayloadStatus::Modified { .. }
+        ));
+    }
+
+    #[test]
+    fn a_lone_checksum_change_is_reported() {
+        let mut q = as_quoted(sent());
+        q[36] ^= 1;
+        let d = diff_quote(&sent(), &Quote::new(&q));
+        assert_eq!(d.changes.len(), 1);
+        assert_eq!(d.changes[0].field, "tcp.checksum");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for n in 0..60 {
+            let _ = diff_quote(&sent(), &Quote::new(&[0xff; 60][..n]));
+            let _ = diff_quote(&[], &Quote::new(&sent()[..n.min(50)]));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The datagram an ICMP error quotes, as far as the router quoted it: a full copy (Linux quotes
+//! up to 548 bytes), the IP header and TCP header only (40 bytes), or the RFC 792 minimum of IP
+//! header + 8 bytes (ports and sequence number). Nothing here assumes more than is there.
+use crate::{FlowAddrs, SeqNumber};
+use etherparse::Ipv4HeaderSlice;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// A quoted IPv4 datagram (RFC 4884 extensions already cut off).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    bytes: Vec<u8>,
+}
+
+impl Quote {
+    pub fn new(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The quoted IPv4 header, if it is all there.
+    pub fn ip_header(&self) -> Option<Ipv4HeaderSlice<'_>> {
+        Ipv4HeaderSlice::from_slice(&self.bytes).ok()
+    }
+
+    /// Offset of the transport header.
+    fn transport_offset(&self) -> Option<usize> {
+        self.ip_header().map(|h| usize::from(h.ihl()) * 4)
+    }
+
+    /// The quoted transport bytes (possibly only 8 of them).
+    pub fn transport(&self) -> &[u8] {
+        self.transport_offset()
+            .and_then(|o| self.bytes.get(o..))
+            .unwrap_or_default()
+    }
+
+    pub fn ip_id(&self) -> Option<u16> {
+        self.ip_header().map(|h| h.identification())
+    }
+
+    /// Quoted source/destination as our flow (the quote is of a packet we sent: source = us).
+    /// Needs the IP header and the first four TCP bytes; `None` for anything that is not TCP.
+    pub fn flow(&self) -> Option<FlowAddrs> {
+        let h = self.ip_header()?;
+        if h.protocol() != etherparse::IpNumber::TCP {
+            return None;
+        }
+        let t = self.transport();
+        let sport = u16::from_be_bytes([*t.first()?, *t.get(1)?]);
+        let dport = u16::from_be_bytes([*t.get(2)?, *t.get(3)?]);
+        Some(FlowAddrs {
+            local: SocketAddrV4::new(Ipv4Addr::from(h.source()), sport),
+            remote: SocketAddrV4::new(Ipv4Addr::from(h.destination()), dport),
+        })
+    }
+
+    /// The quoted TCP sequence number (present in an 8-byte quote).
+    pub fn tcp_seq(&self) -> Option<SeqNumber> {
+        let t = self.transport();
+        let b: [u8; 4] = t.get(4..8)?.try_into().ok()?;
+        Some(SeqNumber(u32::from_be_bytes(b)))
+    }
+
+    /// The quoted TCP header length, when its data-offset byte is present and sane.
+    pub fn tcp_header_len(&self) -> Option<usize> {
+        let off = usize::from(self.transport().get(12)? >> 4) * 4;
+        (off >= 20).then_some(off)
+    }
+
+    /// The quoted TCP payload: `None` when the quote ends before it starts (a short quote).
+    pub fn tcp_payload(&self) -> Option<&[u8]> {
+        let t = self.transport();
+        let off = self.tcp_header_len()?;
+        if t.len() <= off {
+            return None;
+        }
+        // Do not read beyond the quoted datagram's own length (padding after it is not payload).
+        let total = self.ip_header().map(|h| usize::from(h.total_len()))?;
+        let ip_off = self.transport_offset()?;
+        let end = total.saturating_sub(ip_off).min(t.len());
+        t.get(off..end.max(off))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram() -> Vec<u8> {
+        crate::fixtures::starttls_probe(1, 77)
+    }
+
+    #[test]
+    fn full_quote() {
+        let q = Quote::new(&datagram());
+        assert_eq!(q.ip_id(), Some(77));
+        assert_eq!(q.flow().map(|f| f.remote.port()), Some(25));
+        assert_eq!(q.tcp_seq(), Some(SeqNumber(5)));
+        assert_eq!(q.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
+    }
+
+    #[test]
+    fn rfc792_quote_of_28_bytes_still_names_the_flow() {
+        let d = datagram();
+        let q = Quote::new(&d[..28]);
+        assert_eq!(q.flow().map(|f| f.local.port()), Some(40000));
+        assert_eq!(q.tcp_seq(), Some(SeqNumber(5)));
+        assert_eq!(q.tcp_header_len(), None);
+        assert_eq!(q.tcp_payload(), None);
+    }
+
+    #[test]
+    fn header_only_and_cut_quotes() {
+        let d = datagram();
+        let q40 = Quote::new(&d[..40]);
+        assert_eq!(q40.tcp_header_len(), Some(20));
+        assert_eq!(q40.tcp_payload(), None);
+        let cut = Quote::new(&d[..44]);
+        assert_eq!(cut.tcp_payload(), Some(&b"STAR"[..]));
+        // Padding beyond the quoted datagram's total length is not payload.
+        let mut padded = d.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert_eq!(
+            Quote::new(&padded).tcp_payload(),
+            Some(&b"STARTTLS\r\n"[..])
+        );
+    }
+
+    #[test]
+    fn garbage_yields_nothing_and_never_panics() {
+        for len in 0..datagram().len() {
+            let q = Quote::new(&datagram()[..len]);
+            let _ = (q.flow(), q.tcp_seq(), q.tcp_payload(), q.ip_id());
+        }
+        let junk = Quote::new(&[0xff; 60]);
+        assert_eq!(junk.flow(), None);
+        let mut not_tcp = datagram();
+        not_tcp[9] = 17;
+        assert_eq!(Quote::new(&not_tcp).flow(), None);
+    }
+}

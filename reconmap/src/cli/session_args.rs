@@ -1,0 +1,71 @@
+//! The options every probing command shares (`probe`, `scan`): where to send from and how a
+//! session behaves.
+use anyhow::{bail, Result};
+use reconmap_core::engine::{PortRange, ProbeConfig};
+use reconmap_datapath::TransportOptions;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Interface to attach to and send from (default: the route to the first target).
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Source address (default: the route's preferred source).
+    #[arg(long)]
+    pub source: Option<Ipv4Addr>,
+    /// Highest TTL of the STARTTLS sweep (it stops at the server's distance when known).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub max_ttl: u8,
+    /// Retries for hops that stay silent.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub retries: u8,
+    /// Name sent with EHLO/HELO; on a scan, make it identify the scanner.
+    #[arg(long, default_value = "reconmap.invalid")]
+    pub ehlo_name: String,
+    /// Per-target deadline in seconds (what was seen by then is still reported).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+    /// How long to wait for the answer to STARTTLS, in seconds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub starttls_timeout: u64,
+    /// Source ports of probe flows (outside the kernel's ephemeral range; ports local services
+    /// listen on are skipped).
+    #[arg(long, default_value_t = PortRange::default(), value_name = "LO-HI")]
+    pub source_ports: PortRange,
+}
+
+impl SessionArgs {
+    /// Refuses values clap cannot check on its own.
+    pub fn validate(&self) -> Result<()> {
+        if self.ehlo_name.is_empty()
+            || self
+                .ehlo_name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            bail!("--ehlo-name must be a non-empty name without spaces or control characters");
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> ProbeConfig {
+        ProbeConfig {
+            max_ttl: self.max_ttl,
+            retries: self.retries,
+            ehlo_name: self.ehlo_name.clone(),
+            session_timeout: Duration::from_secs(self.timeout.max(1)),
+            starttls_timeout: Duration::from_secs(self.starttls_timeout.max(1)),
+            ..ProbeConfig::default()
+        }
+    }
+
+    pub fn transport_options(&self, concurrency: usize, rate: Option<f64>) -> TransportOptions {
+        TransportOptions {
+            iface: self.iface.clone(),
+            source: self.source,
+            concurrency,
+            rate,
+        }
+    }
+}

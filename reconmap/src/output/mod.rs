@@ -1,0 +1,5 @@
+//! Where results go: the per-probe report writer (table, JSON, CSV), the scan's JSON Lines file
+//! with resume, and the resolver of host names in target lists.
+pub mod report_writer;
+pub mod resolver;
+pub mod results;
