@@ -166,6 +166,8 @@ struct Walk<'a> {
     /// Every extension the extensions length announces was read.
     extensions_complete: bool,
     trailing: Option<&'a [u8]>,
+    /// Offset where the hello message ends (and trailing bytes start).
+    body_end: usize,
     end: Option<End>,
 }
 
@@ -176,6 +178,7 @@ impl<'a> Walk<'a> {
             extensions: Vec::new(),
             extensions_complete: false,
             trailing: None,
+            body_end: 0,
             end: None,
         };
         w.walk(buf);
@@ -262,6 +265,7 @@ impl<'a> Walk<'a> {
     }
 
     fn after_body(&mut self, buf: &'a [u8], body_end: usize) {
+        self.body_end = body_end;
         if self.end.is_none() {
             if let Some(rest) = buf.get(body_end..).filter(|r| !r.is_empty()) {
                 self.trailing = Some(rest);
@@ -530,11 +534,19 @@ fn compare_trailing(s: &Walk<'_>, q: &Walk<'_>, out: &mut Vec<HelloChange>) {
         s.trailing.unwrap_or_default(),
         q.trailing.unwrap_or_default(),
     );
-    if a != b {
+    let n = a.len().min(b.len());
+    if prefix(a, n) != prefix(b, n) {
         out.push(HelloChange::Changed {
             field: FieldId::Trailing.name(),
             sent: capped_hex(a),
             quoted: capped_hex(b),
+        });
+    } else if a.len() != b.len() {
+        // The shorter one is cut (a quote that ends with the hello, most likely).
+        out.push(HelloChange::TruncatedAt {
+            field: FieldId::Trailing.name(),
+            offset: s.body_end + n,
+            mid_field: n > 0,
         });
     }
 }

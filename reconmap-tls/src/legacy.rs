@@ -189,8 +189,7 @@ impl LegacyProbe {
             let error = format!("the server answered with alert {}", alert.name());
             self.finish(Some(error));
         } else if let Some(problem) = self.server.problem() {
-            let error = problem.to_owned();
-            self.finish(Some(error));
+            self.finish(Some(problem));
         } else if self.server.hello_done() || self.server.is_stopped() {
             self.finish(None);
         }

@@ -9,7 +9,9 @@ use crate::names::{alert_name, version_name};
 use crate::observations::{
     ChainSource, HandshakeStep, Peer, ProbeKind, TlsFailure, TlsObservations,
 };
-use crate::records::{handshake_type, Alert, ClientHello, RecordEvent, RecordReader};
+use crate::records::{
+    handshake_type, Alert, ClientHello, RecordEvent, RecordReader, RecordSplitter,
+};
 use crate::server_view::ServerView;
 use crate::verifier::RecordSlot;
 use rustls::pki_types::SignatureVerificationAlgorithm;
@@ -83,6 +85,7 @@ pub struct TlsProbe {
     conn: ClientConnection,
     slot: RecordSlot,
     server: ServerView,
+    splitter: RecordSplitter,
     client: ClientView,
     algs: &'static [&'static dyn SignatureVerificationAlgorithm],
     limits: TlsLimits,
@@ -123,6 +126,7 @@ impl TlsProbe {
             conn,
             slot,
             server: ServerView::new(cfg.limits.max_handshake_len),
+            splitter: RecordSplitter::default(),
             client: ClientView {
                 reader: RecordReader::new(cfg.limits.max_handshake_len),
                 sni: None,
@@ -182,12 +186,19 @@ impl TlsProbe {
             self.reading = false;
             return;
         }
-        self.server.feed(data);
-        if self.state == TlsState::Failed {
-            // The raw view above still collects the ServerHello and a clear-text chain.
-            return;
+        // One record at a time to both the raw view and rustls, so that the step recorded at
+        // a failure is the record that caused it. After a failure the raw view still collects
+        // the ServerHello and a clear-text chain.
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = self.splitter.next_chunk(rest).clamp(1, rest.len());
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            self.server.feed(chunk);
+            if self.reading && self.state != TlsState::Failed {
+                self.feed_rustls(now, chunk);
+            }
         }
-        self.feed_rustls(now, data);
     }
 
     fn feed_rustls(&mut self, now: Instant, data: &[u8]) {

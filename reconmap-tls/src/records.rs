@@ -77,7 +77,9 @@ pub enum RecordEvent {
 /// Why the stream is not valid TLS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
-    #[error("not TLS: the peer sent text {0:?}")]
+    /// The record header is printable text (an SMTP reply sent in clear, say); the five
+    /// header bytes as text.
+    #[error("not TLS: the peer sent text starting {0:?}")]
     NotTls(String),
     #[error("unknown record content type {0}")]
     UnknownContentType(u8),
@@ -174,7 +176,7 @@ impl RecordReader {
                 if self.record.len() < RECORD_HEADER_LEN {
                     break;
                 }
-                if let Err(stop) = self.check_header(input) {
+                if let Err(stop) = self.check_header() {
                     self.stop(&mut events, stop);
                     break;
                 }
@@ -199,9 +201,8 @@ impl RecordReader {
         c.u16().map_or(0, usize::from)
     }
 
-    /// Validates the header in `self.record`; `more` is the input that follows it (used only
-    /// to quote a text answer).
-    fn check_header(&self, more: &[u8]) -> Result<(), RecordEvent> {
+    /// Validates the header in `self.record`.
+    fn check_header(&self) -> Result<(), RecordEvent> {
         let mut c = Cursor::new(&self.record);
         let (Some(typ), Some(version), Some(len)) = (c.u8(), c.u16(), c.u16()) else {
             return Ok(());
@@ -216,12 +217,12 @@ impl RecordReader {
         );
         if !known {
             return Err(RecordEvent::Invalid(
-                self.text_or(more, RecordError::UnknownContentType(typ)),
+                self.text_or(RecordError::UnknownContentType(typ)),
             ));
         }
         if version >> 8 != 3 || version > 0x0304 {
             return Err(RecordEvent::Invalid(
-                self.text_or(more, RecordError::BadVersion(version)),
+                self.text_or(RecordError::BadVersion(version)),
             ));
         }
         if usize::from(len) > MAX_RECORD_LEN {
@@ -235,16 +236,11 @@ impl RecordReader {
         Ok(())
     }
 
-    /// `NotTls` with a preview when the bytes look like a line of text (an SMTP reply sent in
-    /// clear, say), else `err`.
-    fn text_or(&self, more: &[u8], err: RecordError) -> RecordError {
-        let preview: Vec<u8> = self.record.iter().chain(more).copied().take(64).collect();
-        let text = preview
-            .iter()
-            .all(|&b| b == b'\r' || b == b'\n' || b == b'\t' || (0x20..0x7f).contains(&b));
-        if text {
-            let s = String::from_utf8_lossy(&preview);
-            RecordError::NotTls(s.trim_end().to_owned())
+    /// `NotTls` when the header bytes look like text, else `err`. Decided on the header
+    /// alone so that the result does not depend on how the stream was split.
+    fn text_or(&self, err: RecordError) -> RecordError {
+        if is_text(&self.record) {
+            RecordError::NotTls(String::from_utf8_lossy(&self.record).into_owned())
         } else {
             err
         }
@@ -323,6 +319,59 @@ impl RecordReader {
             }
             events.push(RecordEvent::Handshake(msg));
         }
+    }
+}
+
+/// Printable ASCII, tabs and line ends.
+pub(crate) fn is_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| b == b'\r' || b == b'\n' || b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+/// Finds record boundaries in a stream fed in any split, so that a caller can hand data to
+/// two consumers one record at a time (and know which record made one of them fail).
+#[derive(Clone, Debug, Default)]
+pub struct RecordSplitter {
+    header: [u8; RECORD_HEADER_LEN],
+    header_len: usize,
+    body_left: usize,
+}
+
+impl RecordSplitter {
+    /// How many bytes of `data` (the continuation of the stream) reach up to and including
+    /// the end of the current record; all of `data` when it ends first. At least 1 for
+    /// non-empty `data`.
+    pub fn next_chunk(&mut self, data: &[u8]) -> usize {
+        let mut used = 0;
+        while used < data.len() {
+            if self.header_len < RECORD_HEADER_LEN {
+                if let (Some(slot), Some(b)) =
+                    (self.header.get_mut(self.header_len), data.get(used))
+                {
+                    *slot = *b;
+                }
+                self.header_len += 1;
+                used += 1;
+                if self.header_len == RECORD_HEADER_LEN {
+                    let [_, _, _, hi, lo] = self.header;
+                    self.body_left = usize::from(u16::from_be_bytes([hi, lo]));
+                    if self.body_left == 0 {
+                        self.header_len = 0;
+                        return used;
+                    }
+                }
+            } else {
+                let n = self.body_left.min(data.len() - used);
+                used += n;
+                self.body_left -= n;
+                if self.body_left == 0 {
+                    self.header_len = 0;
+                    return used;
+                }
+            }
+        }
+        used
     }
 }
 

@@ -4,7 +4,8 @@
 use crate::names::{cipher_name, extension_name, version_name};
 use crate::observations::{HandshakeStep, ServerHelloInfo};
 use crate::records::{
-    handshake_type, parse_certificate_list, Alert, RecordEvent, RecordReader, ServerHello,
+    handshake_type, parse_certificate_list, Alert, RecordError, RecordEvent, RecordReader,
+    ServerHello,
 };
 
 #[derive(Clone, Debug)]
@@ -21,7 +22,13 @@ pub(crate) struct ServerView {
     hello_done: bool,
     /// Why the clear-text stream could not be followed.
     problem: Option<String>,
+    /// The first bytes of the stream, to quote a text answer.
+    head: Vec<u8>,
+    not_tls: bool,
 }
+
+/// Bytes of the stream kept to quote a text answer.
+const HEAD_LEN: usize = 128;
 
 impl ServerView {
     pub(crate) fn new(max_handshake_len: usize) -> Self {
@@ -34,10 +41,14 @@ impl ServerView {
             alert: None,
             hello_done: false,
             problem: None,
+            head: Vec::new(),
+            not_tls: false,
         }
     }
 
     pub(crate) fn feed(&mut self, data: &[u8]) {
+        let room = HEAD_LEN.saturating_sub(self.head.len());
+        self.head.extend(data.iter().take(room));
         for event in self.reader.feed(data) {
             match event {
                 RecordEvent::Handshake(msg) => self.on_message(msg.msg_type, &msg.body),
@@ -54,7 +65,10 @@ impl ServerView {
                         self.reach(HandshakeStep::Finished);
                     }
                 }
-                RecordEvent::Invalid(e) => self.problem = Some(e.to_string()),
+                RecordEvent::Invalid(e) => {
+                    self.not_tls = matches!(e, RecordError::NotTls(_));
+                    self.problem = Some(e.to_string());
+                }
             }
         }
     }
@@ -117,8 +131,18 @@ impl ServerView {
         self.reader.is_stopped()
     }
 
-    pub(crate) fn problem(&self) -> Option<&str> {
-        self.problem.as_deref()
+    /// Why the clear-text stream could not be followed; a text answer is quoted (its first
+    /// line, as far as received).
+    pub(crate) fn problem(&self) -> Option<String> {
+        if self.not_tls {
+            let line = self.head.split(|b| *b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(line);
+            return Some(format!(
+                "not TLS: the server sent text {:?}",
+                line.trim_end()
+            ));
+        }
+        self.problem.clone()
     }
 
     pub(crate) fn hello_info(&self) -> Option<ServerHelloInfo> {

@@ -193,10 +193,12 @@ fn test_text_answer_is_not_tls() {
         RecordReader::default().feed(b"454 4.7.0 TLS not available due to local problem\r\n");
     assert_eq!(
         events,
-        [RecordEvent::Invalid(RecordError::NotTls(
-            "454 4.7.0 TLS not available due to local problem".into()
-        ))]
+        [RecordEvent::Invalid(RecordError::NotTls("454 4".into()))]
     );
+    // The same in any split.
+    let mut r = RecordReader::default();
+    let split: Vec<RecordEvent> = b"454 4.7.0 TLS".chunks(2).flat_map(|c| r.feed(c)).collect();
+    assert_eq!(split, events);
 }
 
 #[test]
@@ -273,4 +275,35 @@ fn test_client_hello_parse_of_captured_hellos() {
         assert_eq!(hello.legacy_version, 0x0303);
         assert!(hello.cipher_suites.contains(&0x1301));
     }
+}
+
+#[test]
+fn test_splitter_cuts_at_record_ends_in_any_split() {
+    let ends: Vec<usize> = {
+        let mut s = RecordSplitter::default();
+        let mut at = 0;
+        let mut ends = Vec::new();
+        while at < TLS10_ANSWER.len() {
+            at += s.next_chunk(&TLS10_ANSWER[at..]);
+            ends.push(at);
+        }
+        ends
+    };
+    assert_eq!(ends, [94, 997, 1300, 1309]);
+    let mut s = RecordSplitter::default();
+    let mut at = 0;
+    let mut seen = Vec::new();
+    for chunk in TLS10_ANSWER.chunks(7) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let n = s.next_chunk(rest);
+            assert!(n >= 1);
+            at += n;
+            rest = &rest[n..];
+            if ends.contains(&at) {
+                seen.push(at);
+            }
+        }
+    }
+    assert_eq!(seen, ends);
 }
