@@ -13,6 +13,28 @@
 //! - [`legacy`]: a hand-built legacy ClientHello to *describe* TLS 1.0/1.1-only servers.
 //! - [`hello_diff`](hello_diff::hello_diff): which ClientHello fields a router's ICMP quote
 //!   shows changed.
+//!
+//! # Use
+//! ```
+//! use reconmap_tls::{TlsLimits, TlsProbe, TlsProbeConfig, TlsState};
+//! use std::time::{Instant, SystemTime};
+//!
+//! // Once per run.
+//! let cfg = TlsProbeConfig::new(TlsLimits::default())?;
+//! // After `220 Ready to start TLS`:
+//! let mut probe = TlsProbe::new(&cfg, Some("mx.example.net"), Instant::now(), SystemTime::now())?;
+//! let hello = probe.outgoing(); // send on the connection
+//! assert_eq!(hello[0], 22, "a handshake record");
+//! // Then, for each segment of server data: probe.received(now, &data), send
+//! // probe.outgoing(); on timers: probe.on_timeout(now) at probe.poll_at(); on FIN/RST:
+//! // probe.transport_closed(now, how). Once Established: probe.send_app(b"QUIT\r\n"),
+//! // probe.close(), and probe.take_app() for the 221.
+//! probe.received(Instant::now(), &[21, 3, 3, 0, 2, 2, 40]); // a handshake_failure alert
+//! assert_eq!(probe.state(), TlsState::Failed);
+//! let evidence = probe.observations(); // serde::Serialize
+//! assert_eq!(evidence.failure.unwrap().alert.as_deref(), Some("handshake_failure"));
+//! # Ok::<(), reconmap_tls::TlsError>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod cert;

@@ -310,20 +310,34 @@ impl TlsProbe {
         self.state = TlsState::Failed;
     }
 
-    /// The furthest handshake step seen so far.
+    /// The furthest handshake step seen so far. The raw view may be ahead of rustls (a server
+    /// may pack its whole flight into one record), so it is capped by what rustls got to: no
+    /// accepted ServerHello, no certificate handed to the verifier, no signature checked.
     fn step(&self) -> HandshakeStep {
         if self.established_at.is_some() {
             return HandshakeStep::Established;
         }
-        let mut step = self.server.step().unwrap_or(HandshakeStep::ClientHelloSent);
-        {
+        let (certificate_seen, signature_seen) = {
             let rec = self.slot.lock();
-            if rec.certificate_seen {
-                step = step.max(HandshakeStep::Certificate);
-            }
-            if rec.signature_seen {
-                step = step.max(HandshakeStep::KeyExchange);
-            }
+            (rec.certificate_seen, rec.signature_seen)
+        };
+        let cap = if signature_seen {
+            HandshakeStep::Established
+        } else if certificate_seen || self.conn.protocol_version().is_some() {
+            HandshakeStep::Certificate
+        } else {
+            HandshakeStep::ServerHello
+        };
+        let mut step = self
+            .server
+            .step()
+            .unwrap_or(HandshakeStep::ClientHelloSent)
+            .min(cap);
+        if certificate_seen {
+            step = step.max(HandshakeStep::Certificate);
+        }
+        if signature_seen {
+            step = step.max(HandshakeStep::KeyExchange);
         }
         let tls12 = self.server.hello().is_some_and(|h| h.version() <= 0x0303);
         if tls12 && self.client.ccs_sent {

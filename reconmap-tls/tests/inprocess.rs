@@ -314,6 +314,32 @@ fn test_tls12_bad_server_key_exchange_signature_fails_at_key_exchange() {
     assert_eq!(o.handshake_ms, None);
 }
 
+#[test]
+fn test_tls12_bad_server_hello_in_a_packed_flight_fails_at_server_hello() {
+    // rustls packs ServerHello..ServerHelloDone into one record; the step must still be the
+    // message rustls failed on, not the last one in the record.
+    let cert = self_signed();
+    let mut p = Pair::new(
+        server_config(&cert, &[&rustls::version::TLS12]),
+        Some(NAME),
+        1000,
+    );
+    p.deliver_to_server().expect("hello");
+    let mut flight = p.server_flight();
+    corrupt_message(&mut flight, 2);
+    p.deliver_to_probe(&flight);
+    assert_eq!(p.probe.state(), TlsState::Failed);
+    let o = p.probe.observations();
+    let f = o.failure.expect("failure");
+    assert_eq!(f.step, HandshakeStep::ServerHello, "{f:?}");
+    assert_eq!(
+        o.chain_source,
+        Some(ChainSource::ClearText),
+        "chain from the raw records"
+    );
+    assert_eq!(o.chain[0].sha256, sha256_hex(&cert.der));
+}
+
 /// A server whose CertificateVerify is made with another key than the certificate's.
 #[derive(Debug)]
 struct WrongKey(Arc<CertifiedKey>);
