@@ -14,7 +14,7 @@ use crate::util::{is_root, run, status_ok};
 /// Debian packages the lab, the tests and the benchmarks use.
 pub const APT_PACKAGES: &[&str] = &[
     "postfix",    // the real mail server in the lab
-    "openssl",    // its self-signed certificate
+    "openssl",    // its self-signed certificate; reconmap-tls tests against s_server/s_client
     "nftables",   // middlebox rewriting, silent routers
     "iptables",   // NFQUEUE target (this kernel has no nft queue)
     "iproute2",   // ip netns / link / route, tc netem
