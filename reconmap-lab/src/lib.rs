@@ -13,6 +13,7 @@ pub mod netns;
 pub mod nft;
 pub mod postfix;
 pub mod scenario;
+pub mod seeded;
 pub mod smtp;
 
 pub use lab::{DownReport, Lab, LabState};
