@@ -902,3 +902,76 @@ fn forge_refuses_sources_outside_the_lab() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("outside the lab ranges"), "{stderr}");
 }
+
+/// Queued in mangle PREROUTING, the forger also answers a probe whose TTL runs out at its
+/// router (FORWARD never sees it), next to the router's own ICMP.
+#[test]
+fn forge_in_prerouting_sees_expiring_probes() {
+    require_root();
+    let chain = Chain::new();
+    chain
+        .router
+        .run(&[
+            "iptables",
+            "-t",
+            "mangle",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "25",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            "2",
+            "--queue-bypass",
+        ])
+        .expect("iptables");
+    let _server = hostile_smtp(&chain.server, PORT, "normal", &[]);
+    let from = Ipv4Addr::new(192, 0, 2, 66);
+    let _forger = Proc::start_in(
+        &chain.router,
+        FORGE,
+        &["--mode", "wrong-id", "--from", "192.0.2.66"],
+    );
+    let cap = Capture::start(&chain.client, CLIENT_IF);
+    let target = chain.target();
+    let icmp = chain
+        .client
+        .enter(move || {
+            let raw = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw");
+            raw.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let (mut s, _) = greeted(target, BANNER, EHLO);
+            s.set_ttl(1).expect("ttl");
+            send(&mut s, b"STARTTLS\r\n");
+            let start = Instant::now();
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            while start.elapsed() < Duration::from_millis(600) {
+                if let Ok(n) = (&raw).read(&mut buf) {
+                    got.push(buf[..n].to_vec());
+                }
+            }
+            got
+        })
+        .expect("enter");
+    let packets = cap.finish();
+    let sent = packets
+        .iter()
+        .filter(|p| {
+            p.sent_to_port(PORT)
+                .is_some_and(|s| s.payload == b"STARTTLS\r\n")
+        })
+        .count();
+    let source = |d: &Vec<u8>| Ipv4Addr::from([d[12], d[13], d[14], d[15]]);
+    let forged = icmp.iter().filter(|d| source(d) == from).count();
+    let genuine = icmp
+        .iter()
+        .filter(|d| source(d) == Ipv4Addr::new(198, 51, 100, 2))
+        .count();
+    assert!(sent >= 1);
+    assert_eq!(forged, sent, "one forged message per STARTTLS transmission");
+    assert!(genuine >= 1, "the router's own time exceeded");
+}
