@@ -11,6 +11,7 @@
 pub mod lab;
 pub mod nft;
 pub mod postfix;
+pub mod seeded;
 pub mod smtp;
 
 pub use lab::{DownReport, Lab, LabState};
