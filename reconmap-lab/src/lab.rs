@@ -585,7 +585,7 @@ fn spawn_helper(
 /// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is: `$RECONMAP_LAB_BIN_DIR`,
 /// or next to the running executable (also from `target/*/deps` test executables and the
 /// release directory).
-fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
+pub(crate) fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
     if let Some(dir) = std::env::var_os("RECONMAP_LAB_BIN_DIR") {
         return Ok(PathBuf::from(dir).join(name));
     }
@@ -606,7 +606,8 @@ fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
     })
 }
 
-/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`; comm is cut at 15 bytes)
+/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`, `reconmap-proxy`; comm is cut
+/// at 15 bytes)
 /// running in namespace `name` (a lab namespace: whatever runs them there was started by a lab).
 fn kill_delayers(name: &str) {
     let Ok(out) = std::process::Command::new("ip")
@@ -620,7 +621,10 @@ fn kill_delayers(name: &str) {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if matches!(comm.trim(), "reconmap-delay" | "reconmap-middle") {
+        if matches!(
+            comm.trim(),
+            "reconmap-delay" | "reconmap-middle" | "reconmap-proxy"
+        ) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,
