@@ -533,7 +533,7 @@ fn spawn_helper(
 
 /// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is (see
 /// `reconmap_sys::bins::find`).
-fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
+pub(crate) fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
     reconmap_sys::bins::find(name).ok_or_else(|| {
         LabError::MissingHelper(format!(
             "{name} not found next to the running program; build it with \
@@ -542,7 +542,8 @@ fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
     })
 }
 
-/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`; comm is cut at 15 bytes)
+/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`, `reconmap-proxy`; comm is cut
+/// at 15 bytes)
 /// running in namespace `name` (a lab namespace: whatever runs them there was started by a lab).
 fn kill_delayers(name: &str) {
     let Ok(out) = std::process::Command::new("ip")
@@ -556,7 +557,14 @@ fn kill_delayers(name: &str) {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if matches!(comm.trim(), "reconmap-delay" | "reconmap-middle") {
+        if matches!(
+            comm.trim(),
+            "reconmap-delay"
+                | "reconmap-middle"
+                | "reconmap-proxy"
+                | "reconmap-hostil"
+                | "reconmap-icmp-f"
+        ) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,

@@ -8,6 +8,7 @@
 //! println!("probe {} from namespace {}", lab.target(), lab.prober().name());
 //! # Ok(()) }
 //! ```
+pub mod boxes;
 pub mod lab;
 pub mod nft;
 pub mod postfix;

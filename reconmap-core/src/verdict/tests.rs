@@ -285,7 +285,13 @@ fn docs_list_the_rule_table_as_the_code_has_it() {
         .collect();
     let code: Vec<(String, String, String)> = RULES
         .iter()
-        .map(|r| (r.id.to_string(), r.verdict.name().to_string(), r.doc.to_string()))
+        .map(|r| {
+            (
+                r.id.to_string(),
+                r.verdict.name().to_string(),
+                r.doc.to_string(),
+            )
+        })
         .collect();
     assert_eq!(rows, code, "docs/output.md and verdict::RULES differ");
     // Every verdict has at least one rule, and rule ids are unique.

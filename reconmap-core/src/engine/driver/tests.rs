@@ -86,7 +86,12 @@ fn a_full_flow_table_makes_admission_wait_never_skip() {
     assert_eq!(r.evidence.len(), 200, "one record per target");
     let seen: HashSet<_> = r.evidence.iter().map(|e| e.target).collect();
     assert_eq!(seen.len(), 200, "no target twice");
-    assert_eq!(r.stats.not_probed + r.stats.incomplete(), 0, "{:?}", r.stats);
+    assert_eq!(
+        r.stats.not_probed + r.stats.incomplete(),
+        0,
+        "{:?}",
+        r.stats
+    );
     assert!(r.stats.capacity_waits > 0, "the table was full at times");
     assert!(r.net.stats().max_registered <= 8);
     for e in &r.evidence {
@@ -110,7 +115,10 @@ fn every_port_taken_toward_a_target_makes_it_wait_its_turn() {
         &[],
     );
     assert_eq!(r.evidence.len(), 3);
-    assert!(r.evidence.iter().all(|e| decide(e).verdict == Verdict::Clean));
+    assert!(r
+        .evidence
+        .iter()
+        .all(|e| decide(e).verdict == Verdict::Clean));
     assert!(r.stats.capacity_waits >= 2, "{:?}", r.stats);
     // The flows never overlapped: one registered at a time.
     assert_eq!(r.net.stats().max_registered, 1);

@@ -7,11 +7,11 @@
 //! by `--mode`, from `--from`.
 mod forge;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use clap::Parser;
 use reconmap_lab::seeded::SeededRng;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use reconmap_sys::RawSender;
 
 use forge::{Mode, Probe};
 
@@ -66,12 +66,7 @@ fn run(args: &Args) -> Result<(), String> {
     if !in_lab_ranges(args.from) {
         return Err(format!("--from {} is outside the lab ranges", args.from));
     }
-    let raw = Socket::new(
-        Domain::IPV4,
-        Type::RAW,
-        Some(Protocol::from(libc::IPPROTO_RAW)),
-    )
-    .map_err(|e| format!("raw socket: {e}"))?;
+    let raw = RawSender::new(None).map_err(|e| format!("raw socket: {e}"))?;
     let mut queue = nfq::Queue::open().map_err(|e| format!("cannot open NFQUEUE: {e}"))?;
     queue
         .bind(args.queue)
@@ -101,8 +96,8 @@ fn run(args: &Args) -> Result<(), String> {
             else {
                 continue;
             };
-            match raw.send_to(&datagram, &SockAddr::from(SocketAddrV4::new(to, 0))) {
-                Ok(_) => sent += 1,
+            match raw.send(&datagram, to) {
+                Ok(()) => sent += 1,
                 Err(e) => eprintln!("reconmap-icmp-forge: send to {to}: {e}"),
             }
         }
@@ -117,11 +112,8 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// Whether `addr` is in one of the ranges lab traffic may use.
 fn in_lab_ranges(addr: Ipv4Addr) -> bool {
-    let [a, b, c, _] = addr.octets();
-    matches!(
-        (a, b, c),
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) | (198, 18 | 19, _)
-    )
+    reconmap_core::scan::Cidr::new(addr, 32)
+        .is_some_and(|c| reconmap_core::scenario::plan::is_lab_prefix(&c))
 }
 
 #[cfg(test)]

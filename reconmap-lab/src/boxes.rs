@@ -1,0 +1,344 @@
+//! Real-world boxes on a lab router: the iptables rules each needs and the helper process
+//! (`reconmap-middlebox` for NFQUEUE modes, `reconmap-proxy` for the interception proxy).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), reconmap_lab::LabError> {
+//! use reconmap_lab::boxes::{start_middlebox, BoxMode};
+//! use reconmap_lab::netns::Netns;
+//! let router = Netns::create("r2")?;
+//! // ... links, addresses, ip_forward ...
+//! let quotes = start_middlebox(&router, &BoxMode::TruncateQuotes(28), 3)?;
+//! // ICMP errors r2 sends now quote 28 bytes; dropping `quotes` removes rule and process.
+//! # Ok(()) }
+//! ```
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::netns::Netns;
+use crate::LabError;
+use reconmap_sys::process::run_command;
+
+/// The port every box acts on (the SMTP server's).
+pub const SMTP_PORT: u16 = 25;
+/// How long a helper may take to bind its queue or socket.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An NFQUEUE middlebox mode of `reconmap-middlebox` (see its `--help` and the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoxMode {
+    /// Client segments carrying STARTTLS: reset both ends, drop the segment.
+    Reset,
+    /// ICMP errors the router generates quote at most this many bytes.
+    TruncateQuotes(u16),
+    /// Forwarded client->server segments get a new IP ID.
+    RewriteIpId(IpIdStyle),
+    /// Cisco ASA style per-connection sequence number offset (both directions).
+    SeqRandomise,
+    /// Client segments starting a TLS handshake record are dropped.
+    TlsDrop,
+    /// Client segments starting a TLS handshake record: reset both ends, drop.
+    TlsReset,
+    /// The ClientHello's first cipher suite is replaced by this one (0x002f in the brief).
+    TlsRewrite(u16),
+}
+
+/// How `BoxMode::RewriteIpId` picks IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpIdStyle {
+    /// One counter for all datagrams, starting at this value.
+    Counter(u16),
+    /// Random, never the original.
+    Random,
+}
+
+impl BoxMode {
+    /// The helper's mode arguments.
+    pub fn helper_args(&self) -> Vec<String> {
+        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        match *self {
+            Self::Reset => v(&["--reset"]),
+            Self::TruncateQuotes(n) => vec!["--truncate-quotes".into(), n.to_string()],
+            Self::RewriteIpId(IpIdStyle::Counter(start)) => vec![
+                "--rewrite-ip-id".into(),
+                "--ip-id-style".into(),
+                "counter".into(),
+                "--ip-id-start".into(),
+                start.to_string(),
+            ],
+            Self::RewriteIpId(IpIdStyle::Random) => {
+                v(&["--rewrite-ip-id", "--ip-id-style", "random"])
+            }
+            Self::SeqRandomise => v(&["--seq-randomise"]),
+            Self::TlsDrop => v(&["--tls-drop"]),
+            Self::TlsReset => v(&["--tls-reset"]),
+            Self::TlsRewrite(suite) => {
+                vec![
+                    "--tls-rewrite".into(),
+                    "--tls-suite".into(),
+                    format!("{suite:04x}"),
+                ]
+            }
+        }
+    }
+
+    /// The iptables rules (arguments after `iptables`, each appending with `-A`) that hand
+    /// this mode its packets on queue `queue`. FORWARD rules act after the router's TTL check,
+    /// so its own Time Exceeded quotes still show the original packet.
+    pub fn iptables_rules(&self, queue: u16) -> Vec<Vec<String>> {
+        let port = SMTP_PORT.to_string();
+        let q = queue.to_string();
+        let rule = |parts: &[&str]| {
+            let mut r: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
+            r.extend(["-j", "NFQUEUE", "--queue-num", &q].map(String::from));
+            r
+        };
+        let to_server = ["-A", "FORWARD", "-p", "tcp", "--dport", &port];
+        let handshake = ["-m", "string", "--algo", "bm", "--hex-string", "|1603|"];
+        match self {
+            Self::Reset => vec![rule(
+                &[
+                    &to_server[..],
+                    &[
+                        "-m", "string", "--string", "STARTTLS", "--algo", "bm", "--icase",
+                    ],
+                ]
+                .concat(),
+            )],
+            Self::TruncateQuotes(_) => [
+                "time-exceeded",
+                "destination-unreachable",
+                "parameter-problem",
+            ]
+            .iter()
+            .map(|t| rule(&["-A", "OUTPUT", "-p", "icmp", "--icmp-type", t]))
+            .collect(),
+            Self::RewriteIpId(_) => vec![rule(&to_server)],
+            Self::SeqRandomise => vec![
+                rule(&to_server),
+                rule(&["-A", "FORWARD", "-p", "tcp", "--sport", &port]),
+            ],
+            Self::TlsDrop | Self::TlsReset | Self::TlsRewrite(_) => {
+                vec![rule(&[&to_server[..], &handshake[..]].concat())]
+            }
+        }
+    }
+}
+
+/// What `reconmap-proxy` does about STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StarttlsPolicy {
+    /// Strip it from the EHLO reply, answer the command with 502 5.5.1.
+    Refuse,
+    /// Relay it (and the TLS that follows).
+    Pass,
+}
+
+/// A transparent SMTP interception proxy on a router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxySpec {
+    /// The local port the REDIRECT rule sends port-25 connections to.
+    pub port: u16,
+    /// STARTTLS policy.
+    pub starttls: StarttlsPolicy,
+}
+
+impl ProxySpec {
+    /// The helper's arguments.
+    pub fn helper_args(&self) -> Vec<String> {
+        let policy = match self.starttls {
+            StarttlsPolicy::Refuse => "refuse",
+            StarttlsPolicy::Pass => "pass",
+        };
+        vec![
+            "--port".into(),
+            self.port.to_string(),
+            "--starttls".into(),
+            policy.into(),
+        ]
+    }
+
+    /// `-t nat -A PREROUTING -p tcp --dport 25 -j REDIRECT --to-ports P`.
+    pub fn iptables_rules(&self) -> Vec<Vec<String>> {
+        let port = SMTP_PORT.to_string();
+        let to = self.port.to_string();
+        vec![[
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            &port,
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            &to,
+        ]
+        .map(String::from)
+        .to_vec()]
+    }
+}
+
+/// A box running on a router: its helper process and the rules it added. Dropping it removes
+/// the rules (first, so no packet waits for a dead queue) and then ends the process.
+#[derive(Debug)]
+pub struct RunningBox {
+    namespace: String,
+    child: Child,
+    rules: Vec<Vec<String>>,
+}
+
+impl RunningBox {
+    /// The helper's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The iptables rules it added (arguments after `iptables`).
+    pub fn rules(&self) -> &[Vec<String>] {
+        &self.rules
+    }
+}
+
+impl Drop for RunningBox {
+    fn drop(&mut self) {
+        for rule in &self.rules {
+            let delete: Vec<&str> = rule
+                .iter()
+                .map(|a| if a == "-A" { "-D" } else { a.as_str() })
+                .collect();
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &self.namespace, "iptables"])
+                .args(&delete)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `reconmap-middlebox` in `mode` on queue `queue` in `node`, waits until it has bound
+/// the queue, then adds the mode's iptables rules. One queue per box on a router.
+pub fn start_middlebox(node: &Netns, mode: &BoxMode, queue: u16) -> Result<RunningBox, LabError> {
+    let mut args = vec!["--queue".to_owned(), queue.to_string()];
+    args.extend(mode.helper_args());
+    start(node, "reconmap-middlebox", args, mode.iptables_rules(queue))
+}
+
+/// Starts `reconmap-proxy` in `node`, waits until it listens, then adds the REDIRECT rule.
+pub fn start_proxy(node: &Netns, spec: &ProxySpec) -> Result<RunningBox, LabError> {
+    start(
+        node,
+        "reconmap-proxy",
+        spec.helper_args(),
+        spec.iptables_rules(),
+    )
+}
+
+fn start(
+    node: &Netns,
+    helper: &str,
+    mut args: Vec<String>,
+    rules: Vec<Vec<String>>,
+) -> Result<RunningBox, LabError> {
+    let bin = crate::lab::helper_binary(helper)?;
+    args.push("--ready".into());
+    let mut child = node
+        .command(&bin)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|source| LabError::Io {
+            what: format!("start {}", bin.display()),
+            source,
+        })?;
+    let ready = child.stdout.take().map(|out| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        rx
+    });
+    let mut running = RunningBox {
+        namespace: node.name().to_owned(),
+        child,
+        rules: Vec::new(),
+    };
+    let line = ready
+        .and_then(|rx| rx.recv_timeout(READY_TIMEOUT).ok())
+        .unwrap_or_default();
+    if line.trim() != "ready" {
+        let status = running.child.try_wait().ok().flatten();
+        return Err(LabError::Io {
+            what: format!("start {helper} {} in {}", args.join(" "), node.name()),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "not ready within {READY_TIMEOUT:?} ({}; see its stderr)",
+                    status.map_or("still running".to_owned(), |s| s.to_string())
+                ),
+            ),
+        });
+    }
+    for rule in rules {
+        run_command(node.command("iptables").args(&rule).stdout(Stdio::null()))?;
+        running.rules.push(rule);
+    }
+    Ok(running)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mode_has_rules_that_append_to_a_chain() {
+        let modes = [
+            BoxMode::Reset,
+            BoxMode::TruncateQuotes(28),
+            BoxMode::RewriteIpId(IpIdStyle::Counter(7)),
+            BoxMode::RewriteIpId(IpIdStyle::Random),
+            BoxMode::SeqRandomise,
+            BoxMode::TlsDrop,
+            BoxMode::TlsReset,
+            BoxMode::TlsRewrite(0x2f),
+        ];
+        for mode in modes {
+            let rules = mode.iptables_rules(4);
+            assert!(!rules.is_empty(), "{mode:?}");
+            for r in &rules {
+                assert_eq!(r.iter().filter(|a| *a == "-A").count(), 1, "{r:?}");
+                assert!(
+                    r.ends_with(&["--queue-num".to_owned(), "4".to_owned()]),
+                    "{r:?}"
+                );
+            }
+            assert!(!mode.helper_args().is_empty());
+        }
+        assert_eq!(
+            BoxMode::SeqRandomise.iptables_rules(1).len(),
+            2,
+            "both directions"
+        );
+        assert_eq!(
+            BoxMode::TlsRewrite(0x2f).helper_args(),
+            ["--tls-rewrite", "--tls-suite", "002f"]
+        );
+        let proxy = ProxySpec {
+            port: 10025,
+            starttls: StarttlsPolicy::Refuse,
+        };
+        assert_eq!(
+            proxy.iptables_rules()[0].join(" "),
+            "-t nat -A PREROUTING -p tcp --dport 25 -j REDIRECT --to-ports 10025"
+        );
+    }
+}
