@@ -10,6 +10,7 @@
 //! (added if missing) and removed on drop.
 mod clock;
 mod flows;
+mod link;
 mod ports;
 mod ring;
 mod route;
@@ -19,6 +20,7 @@ mod transport;
 
 pub use clock::KernelClock;
 pub use flows::FlowTable;
+pub use link::{detect as detect_link, LinkKind};
 pub use ports::{ephemeral_range, listening_ports};
 pub use ring::{CaptureKind, CaptureStream, RawCapture};
 pub use route::{route_to, Route};
@@ -38,7 +40,7 @@ pub enum DatapathError {
     #[error("this binary was built without its eBPF object (AYA_BUILD_SKIP=1); rebuild with `cargo xtask build`")]
     NoObject,
     #[error(
-        "permission denied while {0}: ReconMap needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW"
+        "permission denied while {0}: ReconMap needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_NET_RAW"
     )]
     Permission(String),
     #[error("cannot load the eBPF programs: {0}")]
@@ -73,18 +75,26 @@ impl DatapathError {
         err: &(dyn std::error::Error + 'static),
         otherwise: impl FnOnce(String) -> Self,
     ) -> Self {
-        let mut cause = Some(err);
-        while let Some(e) = cause {
-            let eperm = e
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.raw_os_error() == Some(libc::EPERM));
-            if eperm {
-                return DatapathError::Permission(context.to_string());
-            }
-            cause = e.source();
+        if errno_in(err) == Some(libc::EPERM) {
+            return DatapathError::Permission(context.to_string());
         }
         otherwise(format!("{context}: {err}"))
     }
+}
+
+/// The first OS error number in an error's source chain.
+fn errno_in(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(code) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// Where and how to attach.
@@ -162,19 +172,27 @@ pub struct Datapath {
 impl Datapath {
     /// Loads the embedded object with the default map sizes, without attaching it (for
     /// BPF_PROG_TEST_RUN and benchmarks).
-    pub fn load() -> Result<Ebpf, DatapathError> {
+    pub fn load(link: LinkKind) -> Result<Ebpf, DatapathError> {
         Self::load_sized(
+            link,
             reconmap_common::DEFAULT_MAX_FLOWS,
             reconmap_common::DEFAULT_RING_BYTES,
         )
     }
 
-    /// Loads the embedded object with the flow map and ring buffer sized as given.
-    pub fn load_sized(max_flows: u32, ring_bytes: u32) -> Result<Ebpf, DatapathError> {
+    /// Loads the embedded object for a link of kind `link`, with the flow map and ring buffer
+    /// sized as given.
+    pub fn load_sized(
+        link: LinkKind,
+        max_flows: u32,
+        ring_bytes: u32,
+    ) -> Result<Ebpf, DatapathError> {
         if OBJECT.is_empty() {
             return Err(DatapathError::NoObject);
         }
+        let kind = link.global();
         let mut ebpf = EbpfLoader::new()
+            .override_global(reconmap_common::LINK_KIND_GLOBAL, &kind, true)
             .map_max_entries(names::FLOWS_MAP, max_flows.max(1))
             .map_max_entries(names::EVENTS_MAP, ring_bytes)
             .load(OBJECT)
@@ -199,7 +217,8 @@ impl Datapath {
     pub fn attach(opts: &DatapathOptions) -> Result<Self, DatapathError> {
         let iface = opts.iface.clone();
         let ifindex = route::ifindex(&iface)?;
-        let mut ebpf = Self::load_sized(opts.max_flows, opts.ring_bytes)?;
+        let link = link::detect(&iface)?;
+        let mut ebpf = Self::load_sized(link, opts.max_flows, opts.ring_bytes)?;
         let attach_err = |reason: String| DatapathError::Attach {
             iface: iface.clone(),
             reason,
@@ -235,6 +254,15 @@ impl Datapath {
                 .try_into()
                 .map_err(|e| DatapathError::Load(format!("{e}")))?;
             xdp.attach(&iface, opts.xdp_mode).map_err(|e| {
+                if matches!(errno_in(&e), Some(libc::EBUSY | libc::EEXIST)) {
+                    return DatapathError::Attach {
+                        iface: iface.clone(),
+                        reason: "another XDP program is attached to this interface (a second \
+                                 reconmap?): one XDP program per interface; stop the other \
+                                 one or use another interface"
+                            .to_string(),
+                    };
+                }
                 DatapathError::from_aya("attaching capture (XDP)", &e, |r| DatapathError::Attach {
                     iface: iface.clone(),
                     reason: r,

@@ -40,6 +40,18 @@ pub fn test_run(
     frame: &[u8],
     repeat: u32,
 ) -> Result<TestRun, DatapathError> {
+    test_run_ctx(ebpf, prog, frame, None, repeat)
+}
+
+/// Like [`test_run`], with the program's context given (for a classifier: a `struct
+/// __sk_buff`, of which the kernel takes e.g. `mark`).
+pub fn test_run_ctx(
+    ebpf: &Ebpf,
+    prog: Prog,
+    frame: &[u8],
+    ctx: Option<&[u8]>,
+    repeat: u32,
+) -> Result<TestRun, DatapathError> {
     let p = ebpf
         .program(prog.name())
         .ok_or_else(|| DatapathError::Load(format!("program {} missing", prog.name())))?;
@@ -47,6 +59,7 @@ pub fn test_run(
     let opts = TestRunOptions {
         data_in: Some(frame),
         data_out: Some(&mut out),
+        ctx_in: ctx,
         repeat: repeat.max(1),
         ..TestRunOptions::default()
     };

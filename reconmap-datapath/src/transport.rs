@@ -52,7 +52,7 @@ impl DatapathTransport {
             datapath,
             captures,
             flows,
-            sender: RawSender::new(None)?,
+            sender: RawSender::new(Some(reconmap_common::OWN_PACKET_MARK))?,
             clock: KernelClock::new(),
             source,
             iface,

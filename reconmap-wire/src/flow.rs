@@ -12,12 +12,12 @@ pub struct FlowAddrs {
 impl FlowAddrs {
     /// The key of this flow in the eBPF flow map (addresses and ports in wire byte order).
     pub fn key(&self) -> FlowKey {
-        FlowKey {
-            local_addr: self.local.ip().octets(),
-            remote_addr: self.remote.ip().octets(),
-            local_port: self.local.port().to_be_bytes(),
-            remote_port: self.remote.port().to_be_bytes(),
-        }
+        FlowKey::v4(
+            self.local.ip().octets(),
+            self.remote.ip().octets(),
+            self.local.port().to_be_bytes(),
+            self.remote.port().to_be_bytes(),
+        )
     }
 }
 
@@ -32,8 +32,8 @@ mod tests {
             remote: "192.0.2.25:25".parse().expect("addr"),
         };
         let k = f.key();
-        assert_eq!(k.local_addr, [198, 51, 100, 2]);
-        assert_eq!(k.remote_addr, [192, 0, 2, 25]);
+        assert_eq!(k.local_addr[12..], [198, 51, 100, 2]);
+        assert_eq!(k.remote_addr[12..], [192, 0, 2, 25]);
         assert_eq!(k.local_port, [0x9c, 0x40]);
         assert_eq!(k.remote_port, [0, 25]);
     }

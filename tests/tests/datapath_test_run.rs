@@ -3,8 +3,8 @@ use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
 use aya::Ebpf;
 use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
 use reconmap_common::{capture_kind, counter, names, CaptureHeader, FlowKey, FlowState};
-use reconmap_datapath::stats::{test_run, Prog};
-use reconmap_datapath::Datapath;
+use reconmap_datapath::stats::{test_run, test_run_ctx, Prog};
+use reconmap_datapath::{Datapath, LinkKind};
 
 const TC_ACT_SHOT: u32 = 2;
 const TC_ACT_PIPE: u32 = 3;
@@ -22,17 +22,16 @@ struct Programs {
 }
 
 fn key(lport: u16) -> FlowKey {
-    FlowKey {
-        local_addr: LOCAL,
-        remote_addr: REMOTE,
-        local_port: lport.to_be_bytes(),
-        remote_port: 25u16.to_be_bytes(),
-    }
+    FlowKey::v4(LOCAL, REMOTE, lport.to_be_bytes(), 25u16.to_be_bytes())
 }
 
 fn programs() -> Programs {
+    programs_for(LinkKind::Ethernet)
+}
+
+fn programs_for(link: LinkKind) -> Programs {
     let mut ebpf =
-        Datapath::load().expect("load the eBPF object (run as root via cargo xtask test)");
+        Datapath::load(link).expect("load the eBPF object (run as root via cargo xtask test)");
     let mut flows: HashMap<MapData, FlowKey, FlowState> =
         HashMap::try_from(ebpf.take_map(names::FLOWS_MAP).expect("FLOWS")).expect("hash map");
     flows
@@ -56,6 +55,17 @@ impl Programs {
 
     fn try_tc(&self, frame: &[u8]) -> Result<u32, reconmap_datapath::DatapathError> {
         test_run(&self.ebpf, Prog::RstGuard, frame, 1).map(|r| r.retval)
+    }
+
+    /// The classifier on `frame` with the skb mark set to `mark`.
+    fn tc_marked(&self, frame: &[u8], mark: u32) -> u32 {
+        // struct __sk_buff: len, pkt_type, mark, ...; the kernel takes `mark` from ctx_in and
+        // wants the fields it does not take zeroed.
+        let mut ctx = [0u8; 192];
+        ctx[8..12].copy_from_slice(&mark.to_ne_bytes());
+        test_run_ctx(&self.ebpf, Prog::RstGuard, frame, Some(&ctx), 1)
+            .expect("test run")
+            .retval
     }
 
     fn xdp(&self, frame: &[u8]) -> u32 {
@@ -278,4 +288,76 @@ fn ip_options_are_skipped_correctly() {
     with_opts.extend_from_slice(&plain[34..]);
     assert_eq!(p.xdp(&with_opts), XDP_PASS);
     assert_eq!(p.events().len(), 1);
+}
+
+/// `frame` with 802.1Q tags (VLAN 7, and an outer 802.1ad tag with `qinq`) after the MACs.
+fn tagged(frame: &[u8], qinq: bool) -> Vec<u8> {
+    let mut out = frame[..12].to_vec();
+    if qinq {
+        out.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64]);
+    }
+    out.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+    out.extend_from_slice(&frame[12..]);
+    out
+}
+
+#[test]
+fn vlan_tagged_frames_are_seen_through_one_or_two_tags() {
+    // Issue: VLAN-tagged frames were neither captured nor guarded.
+    let mut p = programs();
+    for qinq in [false, true] {
+        let rst = tagged(&tcp_frame(LOCAL, REMOTE, LPORT, 25, true, b""), qinq);
+        assert_eq!(p.tc(&rst), TC_ACT_SHOT, "qinq {qinq}");
+        let synack = tagged(
+            &tcp_frame(REMOTE, LOCAL, 25, LPORT, false, b"220 hi\r\n"),
+            qinq,
+        );
+        assert_eq!(p.xdp(&synack), XDP_PASS);
+        let ev = p.events();
+        assert_eq!(ev.len(), 1, "qinq {qinq}");
+        let l3 = if qinq { 22 } else { 18 };
+        assert_eq!(ev[0].1, synack[l3..].to_vec(), "from the IP header on");
+    }
+}
+
+#[test]
+fn on_ip_only_links_the_ip_header_comes_first() {
+    // Issue: on tun/WireGuard/PPP uplinks nothing was captured (the programs assumed Ethernet).
+    let mut p = programs_for(LinkKind::RawIp);
+    let synack = tcp_frame(REMOTE, LOCAL, 25, LPORT, false, b"220 hi\r\n");
+    let raw_ip = &synack[14..];
+    assert_eq!(p.xdp(raw_ip), XDP_PASS);
+    let ev = p.events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].0, capture_kind::TCP_SEGMENT);
+    assert_eq!(ev[0].1, raw_ip.to_vec());
+    let probe = probe_datagram(LPORT);
+    let icmp = icmp_frame(&probe[..48]);
+    assert_eq!(p.xdp(&icmp[14..]), XDP_PASS);
+    assert_eq!(p.events().len(), 1, "an ICMP quote on an IP-only link");
+    // An Ethernet frame given to the raw-IP program is not IPv4 at offset 0: nothing captured.
+    assert_eq!(p.xdp(&synack), XDP_PASS);
+    assert!(p.events().is_empty());
+}
+
+#[test]
+fn our_own_marked_rsts_pass_the_guard() {
+    // Issue: the guard dropped ReconMap's own RSTs too, leaving servers half-open.
+    let p = programs();
+    let rst = tcp_frame(LOCAL, REMOTE, LPORT, 25, true, b"");
+    assert_eq!(
+        p.tc_marked(&rst, 0),
+        TC_ACT_SHOT,
+        "the kernel's RST (no mark)"
+    );
+    assert_eq!(
+        p.tc_marked(&rst, reconmap_common::OWN_PACKET_MARK),
+        TC_ACT_PIPE,
+        "ours"
+    );
+    assert_eq!(
+        p.tc_marked(&rst, 1),
+        TC_ACT_SHOT,
+        "another mark is not ours"
+    );
 }

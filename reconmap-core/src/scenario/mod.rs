@@ -81,6 +81,58 @@ pub struct HopSpec {
     /// Keep the kernel's ICMP rate limits (default: off, so every probe is answered).
     #[serde(default)]
     pub icmp_ratelimit: bool,
+    /// Forged ICMP errors this router sends to the prober for every STARTTLS probe it
+    /// forwards (a hostile network; `reconmap-icmp-forge`).
+    #[serde(default)]
+    pub forge: Option<ForgeSpec>,
+}
+
+/// Forged ICMP errors a router sends for each STARTTLS probe it forwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgeSpec {
+    pub mode: ForgeMode,
+    /// Source address of the forged messages (lab ranges only).
+    pub from: std::net::Ipv4Addr,
+    /// Messages per probe (for `flood`).
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What the forged ICMP errors look like (the names of `reconmap-icmp-forge --mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForgeMode {
+    /// A correct quote of the probe with a random IP ID (matches no probe).
+    WrongId,
+    /// An RFC 4884 length byte larger than the message.
+    #[serde(rename = "bad-rfc4884")]
+    BadRfc4884,
+    /// The quoted IP header cut, with an IHL and a total length that lie.
+    TruncatedInner,
+    /// The quote claims protocol UDP with our addresses.
+    WrongProto,
+    /// A quote that shows STARTTLS rewritten, from an address not on the path.
+    ModifiedPayload,
+    /// `count` valid-looking quotes with random IP IDs.
+    Flood,
+}
+
+impl ForgeMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ForgeMode::WrongId => "wrong-id",
+            ForgeMode::BadRfc4884 => "bad-rfc4884",
+            ForgeMode::TruncatedInner => "truncated-inner",
+            ForgeMode::WrongProto => "wrong-proto",
+            ForgeMode::ModifiedPayload => "modified-payload",
+            ForgeMode::Flood => "flood",
+        }
+    }
 }
 
 /// Router behaviour.
@@ -154,6 +206,74 @@ pub struct ServerSpec {
     /// A prefix made local on the server's lo (AnyIP), e.g. `198.18.0.0/16`.
     #[serde(default)]
     pub anyip: Option<Cidr>,
+    /// A misbehaving server instead of Postfix (`reconmap-hostile-smtp`).
+    #[serde(default)]
+    pub hostile: Option<HostileSpec>,
+}
+
+/// A hostile or odd SMTP server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostileSpec {
+    pub behaviour: HostileBehaviour,
+    /// The behaviour's delay (drip: per byte, slow-starttls: before the answer, ...).
+    #[serde(default)]
+    pub delay_ms: Option<u32>,
+}
+
+/// What the hostile server does (the names of `reconmap-hostile-smtp --behaviour`; its
+/// `--help` and the lab README describe the exact bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostileBehaviour {
+    /// Banner, EHLO with STARTTLS, STARTTLS -> 220, QUIT -> 221.
+    Normal,
+    /// Every reply one byte per `delay_ms` (default 1000).
+    Drip,
+    /// An endless stream of `250-` lines and very long lines after the banner.
+    Flood,
+    /// Accepts and never says anything.
+    Mute,
+    /// Normal until STARTTLS, which is acknowledged and never answered.
+    MuteAfterStarttls,
+    /// Answers STARTTLS only after `delay_ms` (default 1000).
+    SlowStarttls,
+    /// `220` to STARTTLS in the same segment as its FIN.
+    #[serde(rename = "fin-with-reply-220")]
+    FinWithReply220,
+    /// `500 ... "XXXXXXXX"` to STARTTLS in the same segment as its FIN.
+    #[serde(rename = "fin-with-reply-500")]
+    FinWithReply500,
+    /// `221` to QUIT with the FIN, as Exim does.
+    FinWithQuit,
+    /// Every reply cut into 2-4 segments at seeded positions.
+    Split,
+    /// The banner followed in the same segment by a malformed line `abc`.
+    GarbageAfterReply,
+    /// `421 4.7.0 Try again later` to EHLO, then close.
+    #[serde(rename = "reply-421-to-ehlo")]
+    Reply421ToEhlo,
+    /// After the EHLO reply, a RST instead of a FIN.
+    RstBeforeStarttls,
+    /// A two-line banner whose first line is PIX-masked.
+    MaskedMultilineBanner,
+    /// Bidi overrides, zero-width characters, terminal escapes and invalid UTF-8 in replies.
+    UnicodeTricks,
+    /// EHLO without STARTTLS; STARTTLS -> `502`.
+    NoStarttls,
+    /// Listen backlog 1, one accept per `delay_ms`: a full accept queue (SYN cookies drop the
+    /// client's handshake ACK).
+    SmallBacklog,
+}
+
+impl HostileBehaviour {
+    /// The name `reconmap-hostile-smtp --behaviour` takes.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 fn yes() -> bool {
@@ -165,6 +285,7 @@ impl Default for ServerSpec {
         Self {
             tls: true,
             anyip: None,
+            hostile: None,
         }
     }
 }
@@ -310,6 +431,16 @@ impl Scenario {
             if let Some(p) = hop.middlebox.as_ref().and_then(|m| m.daddr) {
                 if !plan::is_lab_prefix(&p) {
                     return err(format!("hop {}: daddr {p} outside the lab ranges", i + 1));
+                }
+            }
+            if let Some(f) = &hop.forge {
+                let from = Cidr::new(f.from, 32).filter(plan::is_lab_prefix);
+                if from.is_none() {
+                    return err(format!(
+                        "hop {}: forge.from {} outside the lab ranges",
+                        i + 1,
+                        f.from
+                    ));
                 }
             }
         }

@@ -116,7 +116,7 @@ fn main() -> Result<()> {
 
 /// Per-run cost under BPF_PROG_TEST_RUN with `repeat` (no stats overhead, no wakeups).
 fn test_run_figures() -> Result<Vec<(String, f64, u32)>> {
-    let mut ebpf = Datapath::load()?;
+    let mut ebpf = Datapath::load(reconmap_datapath::LinkKind::Ethernet)?;
     let mut flows: aya::maps::HashMap<_, reconmap_common::FlowKey, reconmap_common::FlowState> =
         aya::maps::HashMap::try_from(ebpf.take_map(names::FLOWS_MAP).context("FLOWS")?)?;
     for port in 0..FLOWS {
