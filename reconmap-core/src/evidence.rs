@@ -5,7 +5,7 @@
 //! read it. Evidence flows one way: session -> [`Evidence`] -> `verdict::decide` / `Report`.
 use crate::smtp::SmtpObservations;
 use reconmap_wire::TimeToLive;
-pub use reconmap_wire::{FieldChange, PayloadStatus, QuoteDiff};
+pub use reconmap_wire::{FieldChange, IcmpKind, PayloadStatus, QuoteDiff};
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime};
@@ -20,8 +20,8 @@ pub struct HopRecord {
     pub addr: Option<Ipv4Addr>,
     /// Probe send to ICMP arrival.
     pub rtt: Option<Duration>,
-    /// ICMP type and code of the answer (11/0 time exceeded, 3/x unreachable).
-    pub icmp: Option<(u8, u8)>,
+    /// The kind of ICMP error that answered.
+    pub icmp: Option<IcmpKind>,
     /// How many probes were sent for this TTL (1 + retries used).
     pub attempts: u8,
     /// The diff of the quote, `None` when nothing answered.
@@ -29,14 +29,33 @@ pub struct HopRecord {
     /// Not probed for this target: taken from what other targets of the run saw at this TTL
     /// (Doubletree-style reuse of the hops near the prober, see `engine::near_hops`).
     pub shared: bool,
+    /// Later answers to the same probes that disagree with the first (another source or
+    /// another payload status): one of them is forged or misattributed, so none is evidence.
+    pub conflicts: Vec<ConflictingAnswer>,
+}
+
+/// An answer that disagrees with a hop's first answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConflictingAnswer {
+    pub addr: Ipv4Addr,
+    pub payload: PayloadStatus,
 }
 
 impl HopRecord {
-    /// The hop's payload status (`None` when no quote came back).
+    /// The hop's payload status as evidence: `None` when no quote came back, or when the
+    /// hop's answers conflict.
     pub fn payload(&self) -> PayloadStatus {
+        if !self.conflicts.is_empty() {
+            return PayloadStatus::None;
+        }
         self.diff
             .as_ref()
             .map_or(PayloadStatus::None, |d| d.payload.clone())
+    }
+
+    /// Whether the hop's answers disagree.
+    pub fn is_conflicting(&self) -> bool {
+        !self.conflicts.is_empty()
     }
 }
 
@@ -44,9 +63,9 @@ impl HopRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RstRecord {
     /// IP TTL of the RST as received; an injected RST often differs from the server's segments.
-    pub ttl: u8,
+    pub ttl: TimeToLive,
     /// IP TTL the server's own segments arrived with (SYN/ACK), for comparison.
-    pub server_ttl: Option<u8>,
+    pub server_ttl: Option<TimeToLive>,
     /// Whether it came after the STARTTLS command was sent.
     pub after_starttls: bool,
     #[serde(serialize_with = "serialize_ms", rename = "at_ms")]
@@ -72,15 +91,18 @@ pub enum ConnectOutcome {
 pub struct TcpObservations {
     pub connect: ConnectOutcome,
     /// IP TTL of the server's SYN/ACK as received.
-    pub server_ttl: Option<u8>,
-    /// Estimated hop distance to the server (from the sweep if it reached the server, else from
-    /// `server_ttl` and the nearest common initial TTL).
-    pub server_distance: Option<u8>,
+    pub server_ttl: Option<TimeToLive>,
+    /// Estimated hop distance to the server: the TTL that reaches it, from `server_ttl` and the
+    /// nearest common initial TTL.
+    pub server_distance: Option<TimeToLive>,
     pub rsts: Vec<RstRecord>,
     /// The STARTTLS segment was never acknowledged (after retransmissions).
     pub starttls_unacked: bool,
     /// The peer closed (FIN) before answering STARTTLS.
     pub closed_by_peer: bool,
+    /// Duplicate ACKs sent because no banner came after the handshake (a full accept queue at
+    /// the server drops the handshake's ACK).
+    pub ack_retransmits: u8,
 }
 
 fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -161,6 +183,7 @@ impl Evidence {
                 rsts: Vec::new(),
                 starttls_unacked: false,
                 closed_by_peer: false,
+                ack_retransmits: 0,
             },
             errors: Vec::new(),
             unmatched_icmp: 0,

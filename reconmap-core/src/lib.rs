@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod report;
 pub mod scan;
 pub mod scenario;
+pub mod seeded;
 pub mod sim;
 pub mod smtp;
 pub mod tcp;

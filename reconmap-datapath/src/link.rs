@@ -28,9 +28,11 @@ impl LinkKind {
             ARPHRD_NONE | ARPHRD_PPP | ARPHRD_RAWIP | ARPHRD_TUNNEL | ARPHRD_TUNNEL6
             | ARPHRD_SIT | ARPHRD_IPGRE | ARPHRD_IP6GRE => LinkKind::RawIp,
             ARPHRD_LOOPBACK => return Err("a loopback device".to_string()),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "device type {other} (see linux/if_arp.h), neither Ethernet nor an IP-only link"
-            )),
+            ))
+            }
         })
     }
 }

@@ -12,7 +12,7 @@
 //! # Ok(()) }
 //! ```
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -210,8 +210,7 @@ impl Drop for RunningBox {
                 .iter()
                 .map(|a| if a == "-A" { "-D" } else { a.as_str() })
                 .collect();
-            let _ = Command::new("ip")
-                .args(["netns", "exec", &self.namespace, "iptables"])
+            let _ = reconmap_sys::netns::exec(&self.namespace, "iptables")
                 .args(&delete)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -227,12 +226,12 @@ impl Drop for RunningBox {
 pub fn start_middlebox(node: &Netns, mode: &BoxMode, queue: u16) -> Result<RunningBox, LabError> {
     let mut args = vec!["--queue".to_owned(), queue.to_string()];
     args.extend(mode.helper_args());
-    start(node, "reconmap-middlebox", args, mode.iptables_rules(queue))
+    start_helper(node, "reconmap-middlebox", args, mode.iptables_rules(queue))
 }
 
 /// Starts `reconmap-proxy` in `node`, waits until it listens, then adds the REDIRECT rule.
 pub fn start_proxy(node: &Netns, spec: &ProxySpec) -> Result<RunningBox, LabError> {
-    start(
+    start_helper(
         node,
         "reconmap-proxy",
         spec.helper_args(),
@@ -240,7 +239,9 @@ pub fn start_proxy(node: &Netns, spec: &ProxySpec) -> Result<RunningBox, LabErro
     )
 }
 
-fn start(
+/// Starts lab helper `helper` (which takes `--ready`) with `args` in `node`, waits until it says
+/// it is ready, then adds its iptables `rules` (arguments after `iptables`, each with `-A`).
+pub fn start_helper(
     node: &Netns,
     helper: &str,
     mut args: Vec<String>,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::boxes::{start_helper, RunningBox};
 use crate::netns::{self, Netns};
 use crate::nft;
 use crate::postfix::{self, Postfix};
@@ -23,6 +24,10 @@ pub use reconmap_core::scenario::plan::SERVER_ADDR;
 pub const EAST_IF: &str = "east";
 /// Interface toward the prober on every node but the prober.
 pub const WEST_IF: &str = "west";
+/// NFQUEUE numbers of the helpers (one queue per helper on a node).
+const DELAY_QUEUE: &str = "0";
+const RESET_QUEUE: &str = "1";
+const FORGE_QUEUE: &str = "2";
 /// Routing table of the short-quote policy route.
 const SHORT_QUOTE_TABLE: &str = "100";
 /// Prefixes the prober can reach (all via r1); nothing else is routed.
@@ -42,9 +47,10 @@ pub struct Lab {
     /// prober, r1..rn, server.
     nodes: Vec<Netns>,
     temp_dir: Option<PathBuf>,
-    /// Helper processes: `reconmap-delay` shaping the links (this kernel has no `sch_netem`)
-    /// and `reconmap-middlebox` for reset boxes.
-    delayers: Vec<std::process::Child>,
+    /// Helper processes with their iptables rules: `reconmap-delay` shaping the links (this
+    /// kernel has no `sch_netem`), `reconmap-middlebox` for reset boxes, `reconmap-icmp-forge`
+    /// on forging routers, `reconmap-hostile-smtp` as a hostile server.
+    helpers: Vec<RunningBox>,
 }
 
 /// What `lab up` leaves on disk for `lab status`, `lab exec` and `lab down`.
@@ -94,7 +100,7 @@ impl Lab {
             postfix: None,
             nodes: Vec::with_capacity(n + 2),
             temp_dir: None,
-            delayers: Vec::new(),
+            helpers: Vec::new(),
         };
         lab.nodes.push(Netns::create("prober")?);
         for k in 1..=n {
@@ -111,9 +117,8 @@ impl Lab {
         }
         for (k, hop) in scenario.hops.iter().enumerate() {
             let node = lab.nodes.get(k + 1).ok_or_else(bad_hops)?;
-            if let Some(helper) = lab.configure_router(node, k + 1, hop)? {
-                lab.delayers.push(helper);
-            }
+            let helpers = lab.configure_router(node, k + 1, hop)?;
+            lab.helpers.extend(helpers);
         }
         if scenario.link.is_shaped() {
             lab.shape_links()?;
@@ -130,11 +135,27 @@ impl Lab {
         })?;
         lab.temp_dir = Some(dir.clone());
         let server = lab.nodes.last().ok_or_else(bad_hops)?;
-        lab.postfix = Some(Postfix::start(
-            server,
-            &dir.join("postfix"),
-            scenario.server.tls,
-        )?);
+        match &scenario.server.hostile {
+            Some(h) => {
+                if h.behaviour == reconmap_core::scenario::HostileBehaviour::SmallBacklog {
+                    // SYN cookies always: a full accept queue then drops handshake ACKs.
+                    server.run(&["sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=2"])?;
+                }
+                let mut args = vec!["--behaviour".to_string(), h.behaviour.name()];
+                if let Some(d) = h.delay_ms {
+                    args.extend(["--delay-ms".to_string(), d.to_string()]);
+                }
+                let smtpd = start_helper(server, "reconmap-hostile-smtp", args, Vec::new())?;
+                lab.helpers.push(smtpd);
+            }
+            None => {
+                lab.postfix = Some(Postfix::start(
+                    server,
+                    &dir.join("postfix"),
+                    scenario.server.tls,
+                )?);
+            }
+        }
         Ok(lab)
     }
 
@@ -177,14 +198,14 @@ impl Lab {
         Ok(text)
     }
 
-    /// Sysctls, nft rules and the short-quote policy route of router `k`.
-    /// Configures router `k`; returns the helper process it needs, if any (`reset` boxes).
+    /// Configures router `k`: sysctls, nft rules, the short-quote policy route; returns the
+    /// helpers it runs (a reset box, an ICMP forger).
     fn configure_router(
         &self,
         node: &Netns,
         k: usize,
         hop: &crate::scenario::HopSpec,
-    ) -> Result<Option<std::process::Child>, LabError> {
+    ) -> Result<Vec<RunningBox>, LabError> {
         let mut sysctl = vec!["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"];
         if !hop.icmp_ratelimit {
             sysctl.extend([
@@ -207,12 +228,43 @@ impl Lab {
             );
             node.run_with_input(&["ip", "-batch", "-"], &batch)?;
         }
-        match hop.middlebox.as_ref() {
-            Some(mb) if mb.behaviour == crate::scenario::Behaviour::Reset => {
-                reset_box(node, mb).map(Some)
+        let mut helpers = Vec::new();
+        if let Some(mb) = hop.middlebox.as_ref() {
+            if mb.behaviour == crate::scenario::Behaviour::Reset {
+                helpers.push(reset_box(node, mb)?);
             }
-            _ => Ok(None),
         }
+        if let Some(f) = &hop.forge {
+            let args = [
+                "--queue",
+                FORGE_QUEUE,
+                "--mode",
+                f.mode.name(),
+                "--from",
+                &f.from.to_string(),
+                "--count",
+                &f.count.to_string(),
+            ];
+            let rule = [
+                "-A",
+                "FORWARD",
+                "-p",
+                "tcp",
+                "--dport",
+                "25",
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                FORGE_QUEUE,
+            ];
+            helpers.push(start_helper(
+                node,
+                "reconmap-icmp-forge",
+                args.map(String::from).to_vec(),
+                vec![rule.map(String::from).to_vec()],
+            )?);
+        }
+        Ok(helpers)
     }
 
     /// Delay and loss on every link. `sch_netem` is not available on every kernel (this
@@ -223,8 +275,17 @@ impl Lab {
         let link = self.scenario.link.clone();
         for i in 0..self.nodes.len() {
             let node = self.nodes.get(i).ok_or_else(bad_hops)?;
-            node.run(&[
-                "iptables",
+            let args = [
+                "--queue".to_string(),
+                DELAY_QUEUE.to_string(),
+                "--delay-ms".to_string(),
+                link.delay_ms.to_string(),
+                "--loss-percent".to_string(),
+                link.loss_percent.to_string(),
+                "--seed".to_string(),
+                (i + 1).to_string(),
+            ];
+            let rule = [
                 "-t",
                 "mangle",
                 "-A",
@@ -232,27 +293,17 @@ impl Lab {
                 "-j",
                 "NFQUEUE",
                 "--queue-num",
-                "0",
+                DELAY_QUEUE,
                 "--queue-bypass",
-            ])?;
-            let child = spawn_helper(
+            ];
+            let delayer = start_helper(
                 node,
                 "reconmap-delay",
-                &[
-                    "--queue".to_string(),
-                    "0".to_string(),
-                    "--delay-ms".to_string(),
-                    link.delay_ms.to_string(),
-                    "--loss-percent".to_string(),
-                    link.loss_percent.to_string(),
-                    "--seed".to_string(),
-                    (i + 1).to_string(),
-                ],
+                args.to_vec(),
+                vec![rule.map(String::from).to_vec()],
             )?;
-            self.delayers.push(child);
+            self.helpers.push(delayer);
         }
-        // Let every delayer bind its queue before traffic starts.
-        std::thread::sleep(std::time::Duration::from_millis(200));
         Ok(())
     }
 
@@ -331,8 +382,10 @@ impl Lab {
         for ns in std::mem::take(&mut self.nodes) {
             ns.forget();
         }
-        // The delayers keep running with the lab; `down` finds them in its namespaces.
-        self.delayers.clear();
+        // The helpers keep running with the lab; `down` finds them in its namespaces.
+        for h in self.helpers.drain(..) {
+            std::mem::forget(h);
+        }
         self.temp_dir = None;
         Ok(())
     }
@@ -399,10 +452,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for mut child in self.delayers.drain(..) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // Each helper removes its rules, then ends.
+        self.helpers.clear();
         drop(self.postfix.take());
         while let Some(ns) = self.nodes.pop() {
             drop(ns);
@@ -462,10 +513,7 @@ fn read_states(state_dir: &Path) -> Result<Vec<(PathBuf, LabState)>, LabError> {
 
 /// A `reset` box: the client's STARTTLS segments go to `reconmap-middlebox --reset` (queue 1),
 /// which resets both ends and drops the segment.
-fn reset_box(
-    node: &Netns,
-    mb: &crate::scenario::MiddleboxSpec,
-) -> Result<std::process::Child, LabError> {
+fn reset_box(node: &Netns, mb: &crate::scenario::MiddleboxSpec) -> Result<RunningBox, LabError> {
     let mut rule: Vec<String> = match mb.placement {
         crate::scenario::Placement::Forward => vec!["-A".into(), "FORWARD".into()],
         crate::scenario::Placement::Prerouting => {
@@ -493,42 +541,18 @@ fn reset_box(
             "-j",
             "NFQUEUE",
             "--queue-num",
-            "1",
+            RESET_QUEUE,
         ]
         .map(String::from),
     );
-    let mut argv: Vec<&str> = vec!["iptables"];
-    argv.extend(rule.iter().map(String::as_str));
-    node.run(&argv)?;
-    let child = spawn_helper(
+    start_helper(
         node,
         "reconmap-middlebox",
-        &[
-            "--queue".to_string(),
-            "1".to_string(),
-            "--reset".to_string(),
-        ],
-    )?;
-    // Let it bind its queue before traffic starts.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    Ok(child)
-}
-
-/// Starts lab helper `name` (see [`helper_binary`]) inside `node`.
-fn spawn_helper(
-    node: &Netns,
-    name: &str,
-    args: &[String],
-) -> Result<std::process::Child, LabError> {
-    let bin = helper_binary(name)?;
-    node.command(&bin)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .map_err(|source| LabError::Io {
-            what: format!("start {}", bin.display()),
-            source,
-        })
+        ["--queue", RESET_QUEUE, "--reset"]
+            .map(String::from)
+            .to_vec(),
+        vec![rule],
+    )
 }
 
 /// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is (see

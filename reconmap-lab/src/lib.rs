@@ -12,7 +12,18 @@ pub mod boxes;
 pub mod lab;
 pub mod nft;
 pub mod postfix;
-pub mod seeded;
+/// The seeded generator lab helpers use (shared with the simulator).
+pub use reconmap_core::seeded;
+
+/// Tells the lab a helper is ready (bound its queue or socket): one line `ready` on stdout,
+/// which `boxes::start_helper` waits for (the helpers' `--ready` flag).
+pub fn announce_ready() -> Result<(), String> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))
+}
 pub mod smtp;
 
 pub use lab::{DownReport, Lab, LabState};

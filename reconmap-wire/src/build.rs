@@ -1,5 +1,5 @@
 //! Building IPv4/TCP datagrams with etherparse (checksums included).
-use crate::{FlowAddrs, PacketError, TcpSegment};
+use crate::{FlowAddrs, IpId, PacketError, TcpSegment, TimeToLive};
 use etherparse::{
     IpHeaders, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Extensions, Ipv4Header, PacketBuilder,
     TcpOptionElement,
@@ -8,16 +8,16 @@ use etherparse::{
 /// IP-level parameters of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpParams {
-    pub ttl: u8,
+    pub ttl: TimeToLive,
     /// The IP ID: the TTL sweep tells its probes apart by it.
-    pub id: u16,
+    pub id: IpId,
     pub dont_fragment: bool,
     pub tos: u8,
 }
 
 impl IpParams {
     /// TTL and ID as given, Don't Fragment set, TOS 0 (what every probe segment uses).
-    pub fn new(ttl: u8, id: u16) -> Self {
+    pub fn new(ttl: TimeToLive, id: IpId) -> Self {
         Self {
             ttl,
             id,
@@ -29,8 +29,8 @@ impl IpParams {
 impl Default for IpParams {
     fn default() -> Self {
         Self {
-            ttl: 64,
-            id: 0,
+            ttl: TimeToLive(64),
+            id: IpId(0),
             dont_fragment: true,
             tos: 0,
         }
@@ -46,13 +46,13 @@ pub fn build_ipv4_tcp(
     let err = |e: &dyn std::fmt::Display| PacketError::Build(e.to_string());
     let mut header = Ipv4Header::new(
         0,
-        ip.ttl,
+        ip.ttl.0,
         IpNumber::TCP,
         flow.local.ip().octets(),
         flow.remote.ip().octets(),
     )
     .map_err(|e| err(&e))?;
-    header.identification = ip.id;
+    header.identification = ip.id.0;
     header.dont_fragment = ip.dont_fragment;
     header.dscp = Ipv4Dscp::try_new(ip.tos >> 2).map_err(|e| err(&e))?;
     header.ecn = Ipv4Ecn::try_new(ip.tos & 0b11).map_err(|e| err(&e))?;
@@ -152,8 +152,8 @@ mod tests {
             ..TcpSegment::default()
         };
         let ip = IpParams {
-            ttl: 3,
-            id: 0xbeef,
+            ttl: TimeToLive(3),
+            id: IpId(0xbeef),
             ..IpParams::default()
         };
         let bytes = build_ipv4_tcp(&flow(), &ip, &seg).expect("build");

@@ -1,8 +1,12 @@
 //! Parsing what the capture ring delivers: IPv4 datagrams (possibly cut at the capture length)
 //! that are either TCP segments of a probe flow or ICMP errors quoting one.
-use crate::{segment::TcpOptions, PacketError, Quote, SeqNumber, TcpFlags, TcpSegment};
+use crate::{
+    segment::TcpOptions, IcmpKind, IpId, PacketError, Quote, SeqNumber, TcpFlags, TcpSegment,
+    TimeToLive,
+};
 use bytes::Bytes;
 use etherparse::{Icmpv4Slice, IpNumber, Ipv4Slice, LaxIpv4Slice, TcpOptionElement, TcpSlice};
+use reconmap_common::layout::icmp as icmp_layout;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A TCP segment that arrived, with what its IP header says.
@@ -11,8 +15,8 @@ pub struct ReceivedSegment {
     pub src: SocketAddrV4,
     pub dst: SocketAddrV4,
     /// TTL on arrival: tells the server's segments from injected ones.
-    pub ip_ttl: u8,
-    pub ip_id: u16,
+    pub ip_ttl: TimeToLive,
+    pub ip_id: IpId,
     pub segment: TcpSegment,
 }
 
@@ -22,9 +26,9 @@ pub struct IcmpError {
     /// The router that sent it.
     pub from: Ipv4Addr,
     pub to: Ipv4Addr,
-    pub outer_ttl: u8,
-    pub icmp_type: u8,
-    pub code: u8,
+    /// The ICMP message's own IP TTL on arrival.
+    pub outer_ttl: TimeToLive,
+    pub kind: IcmpKind,
     pub quote: Quote,
 }
 
@@ -35,11 +39,8 @@ pub enum Captured {
     IcmpError(IcmpError),
 }
 
-const ICMP_UNREACHABLE: u8 = 3;
-const ICMP_SOURCE_QUENCH: u8 = 4;
-const ICMP_REDIRECT: u8 = 5;
-const ICMP_TIME_EXCEEDED: u8 = 11;
-const ICMP_PARAMETER_PROBLEM: u8 = 12;
+/// RFC 4884: with extensions, the quoted datagram is padded to at least 128 bytes.
+const RFC4884_MIN_QUOTE: usize = 128;
 
 /// Parses a capture that starts at the IPv4 header.
 pub fn parse_captured(bytes: &[u8]) -> Result<Captured, PacketError> {
@@ -82,8 +83,8 @@ fn parse_tcp(bytes: &[u8]) -> Result<ReceivedSegment, PacketError> {
     Ok(ReceivedSegment {
         src: SocketAddrV4::new(h.source_addr(), tcp.source_port()),
         dst: SocketAddrV4::new(h.destination_addr(), tcp.destination_port()),
-        ip_ttl: h.ttl(),
-        ip_id: h.identification(),
+        ip_ttl: TimeToLive(h.ttl()),
+        ip_id: IpId(h.identification()),
         segment: TcpSegment {
             seq: SeqNumber(tcp.sequence_number()),
             ack: SeqNumber(tcp.acknowledgment_number()),
@@ -109,39 +110,32 @@ fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
             layer: "icmp",
             reason: e.to_string(),
         })?;
-    let icmp_type = icmp.type_u8();
-    if !matches!(
-        icmp_type,
-        ICMP_UNREACHABLE
-            | ICMP_SOURCE_QUENCH
-            | ICMP_REDIRECT
-            | ICMP_TIME_EXCEEDED
-            | ICMP_PARAMETER_PROBLEM
-    ) {
+    let Some(kind) = IcmpKind::from_type_code(icmp.type_u8(), icmp.code_u8()) else {
         return Err(PacketError::Malformed {
             layer: "icmp",
-            reason: format!("type {icmp_type} is not an error message"),
+            reason: format!("type {} is not an error message", icmp.type_u8()),
         });
-    }
+    };
     let payload = icmp.payload();
     // RFC 4884: byte 5 of time exceeded / unreachable / parameter problem gives the length of
     // the quoted datagram in 32-bit words when extensions follow it; 0 means no extensions.
-    let words = usize::from(icmp.bytes5to8()[1]);
+    // A length that is shorter than the 128 bytes the RFC requires, or longer than the
+    // message, is not compliant: the message is read as one without extensions (RFC 4884 5.5).
+    let words = usize::from(icmp.bytes5to8()[usize::from(icmp_layout::RFC4884_LENGTH) - 4]);
+    let len = words * 4;
     let quoted = if words > 0
-        && matches!(
-            icmp_type,
-            ICMP_UNREACHABLE | ICMP_TIME_EXCEEDED | ICMP_PARAMETER_PROBLEM
-        ) {
-        payload.get(..words * 4).unwrap_or(payload)
+        && kind.may_have_extensions()
+        && (RFC4884_MIN_QUOTE..=payload.len()).contains(&len)
+    {
+        payload.get(..len).unwrap_or(payload)
     } else {
         payload
     };
     Ok(IcmpError {
         from: h.source_addr(),
         to: h.destination_addr(),
-        outer_ttl: h.ttl(),
-        icmp_type,
-        code: icmp.code_u8(),
+        outer_ttl: TimeToLive(h.ttl()),
+        kind,
         quote: Quote::new(quoted),
     })
 }
@@ -177,10 +171,10 @@ mod tests {
         let Captured::IcmpError(e) = c else {
             panic!("icmp")
         };
-        assert_eq!((e.icmp_type, e.code), (11, 0));
+        assert_eq!(e.kind, IcmpKind::TimeExceeded { code: 0 });
         assert_eq!(e.from, Ipv4Addr::new(203, 0, 113, 1));
         assert_eq!(e.quote.flow(), Some(flow()));
-        assert_eq!(e.quote.ip_id(), Some(4242));
+        assert_eq!(e.quote.ip_id(), Some(IpId(4242)));
         assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
     }
 
@@ -215,7 +209,7 @@ mod tests {
         let c = parse_captured(&probe()).expect("parse");
         let Captured::Tcp(s) = c else { panic!("tcp") };
         assert_eq!(s.src, flow().local);
-        assert_eq!(s.ip_ttl, 1);
+        assert_eq!(s.ip_ttl, TimeToLive(1));
         assert_eq!(&s.segment.payload[..], b"STARTTLS\r\n");
         assert!(matches!(
             parse_captured(&probe()[..45]),

@@ -8,6 +8,20 @@
 use crate::quote_diff::{FieldChange, PayloadStatus, QuoteDiff};
 use crate::Quote;
 use etherparse::Ipv4HeaderSlice;
+use reconmap_common::layout::tcp;
+use std::ops::Range;
+
+/// The TCP header fields compared, by name (ranges from the shared layout table).
+pub const TCP_FIELDS: [(&str, Range<usize>); 8] = [
+    ("tcp.sport", tcp::SPORT),
+    ("tcp.dport", tcp::DPORT),
+    ("tcp.seq", tcp::SEQ),
+    ("tcp.ack", tcp::ACK),
+    ("tcp.flags", tcp::DATA_OFFSET..tcp::FLAGS + 1),
+    ("tcp.window", tcp::WINDOW),
+    ("tcp.checksum", tcp::CHECKSUM),
+    ("tcp.urgent", tcp::URGENT),
+];
 
 /// Compares `quote` with `sent` (the exact datagram, from the IPv4 header on).
 pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
@@ -68,24 +82,21 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
         field("ip.options", hex(s.options()), hex(r.options()));
     }
 
-    let s_off = sent_ip.as_ref().map_or(20, |h| usize::from(h.ihl()) * 4);
-    let q_off = quoted_ip.as_ref().map_or(20, |h| usize::from(h.ihl()) * 4);
+    let ip_len = |h: &Option<Ipv4HeaderSlice<'_>>| {
+        h.as_ref()
+            .map_or(reconmap_common::layout::ipv4::MIN_HLEN, |h| {
+                usize::from(h.ihl()) * 4
+            })
+    };
+    let (s_off, q_off) = (ip_len(&sent_ip), ip_len(&quoted_ip));
     let st = sent.get(s_off..).unwrap_or_default();
     let qt = q.get(q_off..).unwrap_or_default();
-    let sent_doff = st.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-    let quoted_doff = qt.get(12).map(|b| usize::from(b >> 4) * 4);
-    let tcp_fields: [(&str, std::ops::Range<usize>); 8] = [
-        ("tcp.sport", 0..2),
-        ("tcp.dport", 2..4),
-        ("tcp.seq", 4..8),
-        ("tcp.ack", 8..12),
-        ("tcp.flags", 12..14),
-        ("tcp.window", 14..16),
-        ("tcp.checksum", 16..18),
-        ("tcp.urgent", 18..20),
-    ];
+    let sent_doff = st
+        .get(tcp::DATA_OFFSET)
+        .map_or(tcp::MIN_HLEN, |b| usize::from(b >> 4) * 4);
+    let quoted_doff = qt.get(tcp::DATA_OFFSET).map(|b| usize::from(b >> 4) * 4);
     let mut checksum_change = None;
-    for (name, range) in tcp_fields {
+    for (name, range) in TCP_FIELDS {
         let (Some(a), Some(b)) = (st.get(range.clone()), qt.get(range)) else {
             continue;
         };
@@ -103,8 +114,8 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
             changes.push(change);
         }
     }
-    if let (Some(a), Some(doff)) = (st.get(20..sent_doff), quoted_doff) {
-        if let Some(b) = qt.get(20..doff.max(20)) {
+    if let (Some(a), Some(doff)) = (st.get(tcp::MIN_HLEN..sent_doff), quoted_doff) {
+        if let Some(b) = qt.get(tcp::MIN_HLEN..doff.max(tcp::MIN_HLEN)) {
             if a != b {
                 changes.push(FieldChange {
                     field: "tcp.options".to_string(),

@@ -27,8 +27,8 @@ pub fn starttls_probe(ttl: u8, id: u16) -> Vec<u8> {
     build_ipv4_tcp(
         &flow(),
         &IpParams {
-            ttl,
-            id,
+            ttl: crate::TimeToLive(ttl),
+            id: crate::IpId(id),
             ..IpParams::default()
         },
         &seg,

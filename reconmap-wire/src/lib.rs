@@ -22,7 +22,7 @@ pub use flow::FlowAddrs;
 pub use quote::Quote;
 pub use quote_diff::{FieldChange, PayloadStatus, QuoteDiff};
 pub use segment::{SeqNumber, TcpFlags, TcpOptions, TcpSegment};
-pub use types::{IpId, TimeToLive};
+pub use types::{IcmpKind, IpId, Port, TimeToLive};
 
 /// Why bytes could not be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,8 +1,9 @@
 //! The datagram an ICMP error quotes, as far as the router quoted it: a full copy (Linux quotes
 //! up to 548 bytes), the IP header and TCP header only (40 bytes), or the RFC 792 minimum of IP
 //! header + 8 bytes (ports and sequence number). Nothing here assumes more than is there.
-use crate::{FlowAddrs, SeqNumber};
+use crate::{FlowAddrs, IpId, SeqNumber};
 use etherparse::Ipv4HeaderSlice;
+use reconmap_common::layout::tcp;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A quoted IPv4 datagram (RFC 4884 extensions already cut off).
@@ -47,8 +48,8 @@ impl Quote {
             .unwrap_or_default()
     }
 
-    pub fn ip_id(&self) -> Option<u16> {
-        self.ip_header().map(|h| h.identification())
+    pub fn ip_id(&self) -> Option<IpId> {
+        self.ip_header().map(|h| IpId(h.identification()))
     }
 
     /// Quoted source/destination as our flow (the quote is of a packet we sent: source = us).
@@ -59,8 +60,10 @@ impl Quote {
             return None;
         }
         let t = self.transport();
-        let sport = u16::from_be_bytes([*t.first()?, *t.get(1)?]);
-        let dport = u16::from_be_bytes([*t.get(2)?, *t.get(3)?]);
+        let port = |r: std::ops::Range<usize>| -> Option<u16> {
+            Some(u16::from_be_bytes(t.get(r)?.try_into().ok()?))
+        };
+        let (sport, dport) = (port(tcp::SPORT)?, port(tcp::DPORT)?);
         Some(FlowAddrs {
             local: SocketAddrV4::new(Ipv4Addr::from(h.source()), sport),
             remote: SocketAddrV4::new(Ipv4Addr::from(h.destination()), dport),
@@ -70,14 +73,14 @@ impl Quote {
     /// The quoted TCP sequence number (present in an 8-byte quote).
     pub fn tcp_seq(&self) -> Option<SeqNumber> {
         let t = self.transport();
-        let b: [u8; 4] = t.get(4..8)?.try_into().ok()?;
+        let b: [u8; 4] = t.get(tcp::SEQ)?.try_into().ok()?;
         Some(SeqNumber(u32::from_be_bytes(b)))
     }
 
     /// The quoted TCP header length, when its data-offset byte is present and sane.
     pub fn tcp_header_len(&self) -> Option<usize> {
-        let off = usize::from(self.transport().get(12)? >> 4) * 4;
-        (off >= 20).then_some(off)
+        let off = usize::from(self.transport().get(tcp::DATA_OFFSET)? >> 4) * 4;
+        (off >= tcp::MIN_HLEN).then_some(off)
     }
 
     /// The quoted TCP payload: `None` when the quote ends before it starts (a short quote).
@@ -106,7 +109,7 @@ mod tests {
     #[test]
     fn full_quote() {
         let q = Quote::new(&datagram());
-        assert_eq!(q.ip_id(), Some(77));
+        assert_eq!(q.ip_id(), Some(IpId(77)));
         assert_eq!(q.flow().map(|f| f.remote.port()), Some(25));
         assert_eq!(q.tcp_seq(), Some(SeqNumber(5)));
         assert_eq!(q.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));

@@ -36,3 +36,21 @@ pub struct QuoteDiff {
     pub changes: Vec<FieldChange>,
     pub payload: PayloadStatus,
 }
+
+impl PayloadStatus {
+    /// The status as the output names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PayloadStatus::Intact => "intact",
+            PayloadStatus::Modified { .. } => "modified",
+            PayloadStatus::Short => "short",
+            PayloadStatus::None => "none",
+        }
+    }
+}
+
+impl Serialize for PayloadStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}

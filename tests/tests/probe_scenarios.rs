@@ -13,7 +13,7 @@ fn check(name: &str) {
     let report = probe_json(
         lab.prober().name(),
         &target.to_string(),
-        &["--retries", "1"],
+        &["--retries", "1", "--reply-timeout", "5"],
     );
     assert_eq!(report["schema"], 1, "{report:#}");
     assert_eq!(report["target"], target.to_string(), "{report:#}");
@@ -61,4 +61,25 @@ scenario_tests! {
     nat => "nat",
     no_tls => "no-tls",
     wide_area => "wide-area",
+    hostile_drip => "hostile-drip",
+    hostile_flood => "hostile-flood",
+    hostile_mute => "hostile-mute",
+    hostile_mute_after_starttls => "hostile-mute-after-starttls",
+    hostile_slow_starttls => "hostile-slow-starttls",
+    hostile_fin_220 => "hostile-fin-220",
+    hostile_fin_500 => "hostile-fin-500",
+    hostile_split => "hostile-split",
+    hostile_garbage => "hostile-garbage",
+    hostile_421_ehlo => "hostile-421-ehlo",
+    hostile_rst_before_starttls => "hostile-rst-before-starttls",
+    hostile_masked_banner => "hostile-masked-banner",
+    hostile_unicode => "hostile-unicode",
+    hostile_no_starttls => "hostile-no-starttls",
+    hostile_small_backlog => "hostile-small-backlog",
+    forge_wrong_id => "forge-wrong-id",
+    forge_bad_rfc4884 => "forge-bad-rfc4884",
+    forge_truncated_inner => "forge-truncated-inner",
+    forge_wrong_proto => "forge-wrong-proto",
+    forge_flood => "forge-flood",
+    forge_modified_payload => "forge-modified-payload",
 }

@@ -1,12 +1,13 @@
 //! Tunables of one probe session (the same for every target of a scan).
 use crate::smtp::SmtpLimits;
+use reconmap_wire::TimeToLive;
 use std::time::Duration;
 
 /// How a probe session behaves. [`ProbeConfig::default`] matches the CLI defaults.
 #[derive(Clone, Debug)]
 pub struct ProbeConfig {
     /// Highest TTL the STARTTLS sweep may use.
-    pub max_ttl: u8,
+    pub max_ttl: TimeToLive,
     /// Extra probes for a hop that stayed silent (to tell silence from loss).
     pub retries: u8,
     /// The name sent with EHLO/HELO.
@@ -14,7 +15,7 @@ pub struct ProbeConfig {
     /// Limits on the server's replies.
     pub smtp_limits: SmtpLimits,
     /// IP TTL of ordinary segments (handshake, EHLO, QUIT, FIN).
-    pub ttl: u8,
+    pub ttl: TimeToLive,
     /// Shortest and longest wait for ICMP answers of one sweep round; the wait is three
     /// handshake RTTs clamped to this range.
     pub sweep_wait_min: Duration,
@@ -29,6 +30,11 @@ pub struct ProbeConfig {
     pub initial_rto: Duration,
     /// SYN retransmissions before the target counts as unreachable.
     pub syn_retries: u8,
+    /// When no banner has come this long after the handshake, the handshake's ACK is sent
+    /// again (a server whose accept queue was full dropped it); then after twice as long, ...
+    pub banner_nudge: Duration,
+    /// Most such duplicate ACKs.
+    pub banner_nudges: u8,
     /// Fault injection for tests of the engine's panic boundary: the session of this target
     /// panics on its first captured packet. Never set outside tests.
     #[doc(hidden)]
@@ -38,11 +44,11 @@ pub struct ProbeConfig {
 impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
-            max_ttl: 30,
+            max_ttl: TimeToLive(30),
             retries: 2,
             ehlo_name: "reconmap.invalid".to_string(),
             smtp_limits: SmtpLimits::default(),
-            ttl: 64,
+            ttl: TimeToLive(64),
             sweep_wait_min: Duration::from_millis(100),
             sweep_wait_max: Duration::from_secs(2),
             starttls_timeout: Duration::from_secs(5),
@@ -50,6 +56,8 @@ impl Default for ProbeConfig {
             close_timeout: Duration::from_secs(2),
             initial_rto: Duration::from_secs(1),
             syn_retries: 3,
+            banner_nudge: Duration::from_secs(3),
+            banner_nudges: 3,
             fault_panic_target: None,
         }
     }
@@ -70,25 +78,29 @@ impl ProbeConfig {
         self.session_timeout = clamp(self.session_timeout);
         self.close_timeout = clamp(self.close_timeout);
         self.initial_rto = clamp(self.initial_rto);
+        self.banner_nudge = clamp(self.banner_nudge);
         self.smtp_limits.reply_timeout = clamp(self.smtp_limits.reply_timeout);
         self.smtp_limits.session_timeout = clamp(self.smtp_limits.session_timeout);
-        self.max_ttl = self.max_ttl.max(1);
-        self.ttl = self.ttl.max(1);
+        self.max_ttl = self.max_ttl.max(TimeToLive(1));
+        self.ttl = self.ttl.max(TimeToLive(1));
         self
     }
 }
 
 /// Hop distance of a sender from the TTL its packets arrive with, assuming the usual initial
 /// TTLs (32, 64, 128, 255). Returns the TTL that reaches the sender (routers + 1).
-pub fn distance_from_ttl(received_ttl: u8) -> u8 {
+pub fn distance_from_ttl(received: TimeToLive) -> TimeToLive {
+    let received = u16::from(received.0);
     let initial: u16 = [32u16, 64, 128, 255]
         .into_iter()
-        .find(|&i| i >= u16::from(received_ttl))
+        .find(|&i| i >= received)
         .unwrap_or(255);
-    // initial >= received_ttl, and the difference is at most 255.
-    u8::try_from(initial - u16::from(received_ttl))
-        .unwrap_or(u8::MAX)
-        .saturating_add(1)
+    // initial >= received, and the difference is at most 255.
+    TimeToLive(
+        u8::try_from(initial - received)
+            .unwrap_or(u8::MAX)
+            .saturating_add(1),
+    )
 }
 
 #[cfg(test)]
@@ -112,11 +124,12 @@ mod tests {
 
     #[test]
     fn distance_from_common_initial_ttls() {
-        assert_eq!(distance_from_ttl(64), 1);
-        assert_eq!(distance_from_ttl(60), 5);
-        assert_eq!(distance_from_ttl(120), 9);
-        assert_eq!(distance_from_ttl(250), 6);
-        assert_eq!(distance_from_ttl(30), 3);
-        assert_eq!(distance_from_ttl(0), 33);
+        let d = |t| distance_from_ttl(TimeToLive(t)).0;
+        assert_eq!(d(64), 1);
+        assert_eq!(d(60), 5);
+        assert_eq!(d(120), 9);
+        assert_eq!(d(250), 6);
+        assert_eq!(d(30), 3);
+        assert_eq!(d(0), 33);
     }
 }

@@ -10,6 +10,7 @@
 //! from another router or with another payload status, the path differs and the session probes
 //! `1..j` after all: reuse never replaces evidence that disagrees.
 use crate::evidence::{HopRecord, PayloadStatus};
+use reconmap_wire::TimeToLive;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -43,14 +44,14 @@ pub struct SharedPrefix {
     /// Records for TTLs `1..junction`, taken from the stop set.
     pub hops: Vec<HopRecord>,
     /// The TTL that is still probed to check the path really goes through the same routers.
-    pub junction: u8,
+    pub junction: TimeToLive,
     pub junction_signature: HopSignature,
 }
 
 /// The local stop set of one run.
 #[derive(Clone, Debug, Default)]
 pub struct NearHops {
-    ttls: BTreeMap<u8, TtlState>,
+    ttls: BTreeMap<TimeToLive, TtlState>,
 }
 
 impl NearHops {
@@ -59,17 +60,17 @@ impl NearHops {
 
     /// Learns from a finished session's probed hops (shared hops are not evidence again).
     pub fn learn(&mut self, hops: &[HopRecord]) {
-        for hop in hops.iter().filter(|h| !h.shared) {
+        for hop in hops.iter().filter(|h| !h.shared && !h.is_conflicting()) {
             let Some(sig) = HopSignature::of(hop) else {
                 // A silent hop says nothing about the router there.
                 continue;
             };
-            match self.ttls.get_mut(&hop.ttl.0) {
+            match self.ttls.get_mut(&hop.ttl) {
                 Some(state) if state.signature == sig => state.observations += 1,
                 Some(state) => state.conflicted = true,
                 None => {
                     self.ttls.insert(
-                        hop.ttl.0,
+                        hop.ttl,
                         TtlState {
                             record: hop.clone(),
                             signature: sig,
@@ -82,7 +83,7 @@ impl NearHops {
         }
     }
 
-    fn stable(&self, ttl: u8) -> Option<&TtlState> {
+    fn stable(&self, ttl: TimeToLive) -> Option<&TtlState> {
         self.ttls
             .get(&ttl)
             .filter(|s| !s.conflicted && s.observations >= Self::MIN_OBSERVATIONS)
@@ -90,16 +91,18 @@ impl NearHops {
 
     /// The prefix a new session may reuse: needs at least two stable TTLs from 1 on (one to
     /// reuse, one junction); `None` otherwise. `below` bounds the junction (the sweep's limit).
-    pub fn shared_prefix(&self, below: u8) -> Option<SharedPrefix> {
-        let mut last = 0u8;
-        while last < below.saturating_sub(1) && self.stable(last + 1).is_some() {
-            last += 1;
+    pub fn shared_prefix(&self, below: TimeToLive) -> Option<SharedPrefix> {
+        let mut last = TimeToLive::PROBER;
+        while last < below.prev() && self.stable(last.next()).is_some() {
+            last = last.next();
         }
-        if last < 2 {
+        if last < TimeToLive(2) {
             return None;
         }
         let junction = self.stable(last)?;
-        let hops = (1..last)
+        let hops = last
+            .prev()
+            .up_to()
             .filter_map(|t| self.stable(t))
             .map(|s| {
                 let mut r = s.record.clone();
@@ -120,14 +123,13 @@ impl NearHops {
 mod tests {
     use super::*;
     use crate::evidence::QuoteDiff;
-    use reconmap_wire::TimeToLive;
 
     fn hop(ttl: u8, last_octet: u8, payload: PayloadStatus) -> HopRecord {
         HopRecord {
             ttl: TimeToLive(ttl),
             addr: Some(Ipv4Addr::new(198, 51, 100, last_octet)),
             rtt: None,
-            icmp: Some((11, 0)),
+            icmp: Some(reconmap_wire::IcmpKind::TimeExceeded { code: 0 }),
             attempts: 1,
             diff: Some(QuoteDiff {
                 quote_len: 60,
@@ -135,6 +137,7 @@ mod tests {
                 payload,
             }),
             shared: false,
+            conflicts: Vec::new(),
         }
     }
 
@@ -151,10 +154,10 @@ mod tests {
         let mut n = NearHops::default();
         n.learn(&path(3));
         n.learn(&path(3));
-        assert!(n.shared_prefix(30).is_none());
+        assert!(n.shared_prefix(TimeToLive(30)).is_none());
         n.learn(&path(3));
-        let p = n.shared_prefix(30).expect("stable after three");
-        assert_eq!(p.junction, 3);
+        let p = n.shared_prefix(TimeToLive(30)).expect("stable after three");
+        assert_eq!(p.junction, TimeToLive(3));
         assert_eq!(p.hops.len(), 2);
         assert!(p.hops.iter().all(|h| h.shared && h.attempts == 0));
     }
@@ -166,8 +169,10 @@ mod tests {
             n.learn(&path(3));
         }
         n.learn(&path(4)); // another path diverges at TTL 3
-        let p = n.shared_prefix(30).expect("TTL 1-2 still stable");
-        assert_eq!(p.junction, 2);
+        let p = n
+            .shared_prefix(TimeToLive(30))
+            .expect("TTL 1-2 still stable");
+        assert_eq!(p.junction, TimeToLive(2));
         assert_eq!(p.hops.len(), 1);
         // A changed payload status is a disagreement too.
         let mut m = NearHops::default();
@@ -175,7 +180,7 @@ mod tests {
             m.learn(&path(3));
         }
         m.learn(&[hop(2, 2, PayloadStatus::Short)]);
-        assert!(m.shared_prefix(30).is_none());
+        assert!(m.shared_prefix(TimeToLive(30)).is_none());
     }
 
     #[test]
@@ -184,13 +189,19 @@ mod tests {
         for _ in 0..3 {
             n.learn(&path(3));
         }
-        assert_eq!(n.shared_prefix(3).map(|p| p.junction), Some(2));
-        assert!(n.shared_prefix(2).is_none());
+        assert_eq!(
+            n.shared_prefix(TimeToLive(3)).map(|p| p.junction),
+            Some(TimeToLive(2))
+        );
+        assert!(n.shared_prefix(TimeToLive(2)).is_none());
         let mut shared = path(9);
         for h in &mut shared {
             h.shared = true;
         }
         n.learn(&shared);
-        assert_eq!(n.shared_prefix(30).map(|p| p.junction), Some(3));
+        assert_eq!(
+            n.shared_prefix(TimeToLive(30)).map(|p| p.junction),
+            Some(TimeToLive(3))
+        );
     }
 }

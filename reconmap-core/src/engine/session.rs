@@ -10,8 +10,8 @@ use super::sweep::Sweep;
 use crate::evidence::{ConnectOutcome, Evidence, Incomplete, RstRecord, TcpObservations, Timeline};
 use crate::smtp::{SmtpAction, SmtpClient};
 use crate::tcp::{TcpClient, TcpConfig, TcpEvent, TcpState};
-use reconmap_wire::IpId;
 use reconmap_wire::{build_ipv4_tcp, Captured, FlowAddrs, IpParams, TcpSegment};
+use reconmap_wire::{IpId, TimeToLive};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -48,10 +48,10 @@ pub struct ProbeSession {
     phase: Phase,
     started: Instant,
     started_wall: SystemTime,
-    next_ip_id: u16,
+    next_ip_id: IpId,
     outbox: VecDeque<Outgoing>,
     connect: Option<ConnectOutcome>,
-    server_ttl: Option<u8>,
+    server_ttl: Option<TimeToLive>,
     handshake_rtt: Option<Duration>,
     rsts: Vec<RstRecord>,
     closed_by_peer: bool,
@@ -63,6 +63,10 @@ pub struct ProbeSession {
     near: Option<Rc<RefCell<NearHops>>>,
     /// Why the session was interrupted before its verdict, if it was.
     interrupted: Option<String>,
+    /// When the handshake's ACK is sent again if no banner has come by then.
+    banner_nudge_at: Option<Instant>,
+    /// Duplicate ACKs sent while waiting for the banner.
+    ack_retransmits: u8,
 }
 
 impl ProbeSession {
@@ -72,7 +76,7 @@ impl ProbeSession {
         cfg: Arc<ProbeConfig>,
         flow: FlowAddrs,
         isn: u32,
-        ip_id_base: u16,
+        ip_id_base: IpId,
         now: Instant,
     ) -> Self {
         Self::with_near_hops(cfg, flow, isn, ip_id_base, now, None)
@@ -83,7 +87,7 @@ impl ProbeSession {
         cfg: Arc<ProbeConfig>,
         flow: FlowAddrs,
         isn: u32,
-        ip_id_base: u16,
+        ip_id_base: IpId,
         now: Instant,
         near: Option<Rc<RefCell<NearHops>>>,
     ) -> Self {
@@ -116,6 +120,8 @@ impl ProbeSession {
             close_deadline: None,
             near,
             interrupted: None,
+            banner_nudge_at: None,
+            ack_retransmits: 0,
         };
         s.advance(now);
         s
@@ -158,12 +164,12 @@ impl ProbeSession {
                         Err(e) => self.errors.push(format!("cannot build probes: {e}")),
                     }
                 }
-                if !matched && self.connect.is_none() && icmp.icmp_type == 3 {
+                if !matched && self.connect.is_none() && icmp.kind.is_unreachable() {
                     // An unreachable answered our SYN.
                     self.connect = Some(ConnectOutcome::Unreachable);
                     self.errors.push(format!(
-                        "ICMP destination unreachable (code {}) from {} during the handshake",
-                        icmp.code, icmp.from
+                        "ICMP {} from {} during the handshake",
+                        icmp.kind, icmp.from
                     ));
                     self.finish_talking(at);
                 }
@@ -183,6 +189,7 @@ impl ProbeSession {
                 Err(e) => self.errors.push(format!("cannot build a retry probe: {e}")),
             }
         }
+        self.nudge_for_banner(now);
         if let Err(e) = self.smtp.on_timeout(now) {
             self.errors.push(e.to_string());
         }
@@ -195,6 +202,28 @@ impl ProbeSession {
             self.abort(now);
         }
         self.advance(now);
+    }
+
+    /// No banner yet, long after the handshake: acknowledge the SYN/ACK again (a full accept
+    /// queue drops the handshake's ACK when SYN cookies are on), with a backoff.
+    fn nudge_for_banner(&mut self, now: Instant) {
+        let Some(at) = self.banner_nudge_at else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        let waiting = self.smtp.phase() == crate::smtp::SmtpPhase::Banner
+            && self.smtp.observations().banner.is_none()
+            && !self.smtp.received_any();
+        if !waiting || self.ack_retransmits >= self.cfg.banner_nudges {
+            self.banner_nudge_at = None;
+            return;
+        }
+        self.tcp.reacknowledge();
+        self.ack_retransmits += 1;
+        let backoff = self.cfg.banner_nudge * (1u32 << self.ack_retransmits.min(8));
+        self.banner_nudge_at = now.checked_add(backoff);
     }
 
     /// The next datagram to send, if any.
@@ -218,6 +247,7 @@ impl ProbeSession {
         [
             self.tcp.poll_at(),
             self.smtp.poll_at(),
+            self.banner_nudge_at,
             self.sweep.as_ref().and_then(Sweep::poll_at),
             self.starttls_deadline(),
             self.close_deadline,
@@ -272,9 +302,9 @@ impl ProbeSession {
         }
     }
 
-    fn queue_segment(&mut self, seg: &TcpSegment, ttl: u8, probe: Option<IpId>) {
+    fn queue_segment(&mut self, seg: &TcpSegment, ttl: TimeToLive, probe: Option<IpId>) {
         let id = self.next_ip_id;
-        self.next_ip_id = self.next_ip_id.wrapping_add(1);
+        self.next_ip_id = id.next();
         match build_ipv4_tcp(&self.flow, &IpParams::new(ttl, id), seg) {
             Ok(datagram) => self.outbox.push_back(Outgoing {
                 datagram,
@@ -315,6 +345,7 @@ impl ProbeSession {
         for ev in events {
             match ev {
                 TcpEvent::Established { server_ttl } => {
+                    self.banner_nudge_at = now.checked_add(self.cfg.banner_nudge);
                     self.connect = Some(ConnectOutcome::Established);
                     self.server_ttl = Some(server_ttl);
                     self.handshake_rtt = Some(now.saturating_duration_since(self.started));
@@ -346,6 +377,9 @@ impl ProbeSession {
                     if self.phase != Phase::Closing {
                         self.closed_by_peer = true;
                     }
+                    // Data that came with (or before) the FIN is a reply like any other:
+                    // the SMTP session sees it before it sees the close.
+                    self.feed_smtp(now);
                     self.smtp.peer_closed(now);
                 }
                 TcpEvent::Acked { .. } => {
@@ -358,15 +392,20 @@ impl ProbeSession {
         any
     }
 
-    fn pump_smtp(&mut self, now: Instant) -> bool {
-        let mut progressed = false;
+    /// Hands the data TCP received so far to the SMTP session; whether there was any.
+    fn feed_smtp(&mut self, now: Instant) -> bool {
         let data = self.tcp.recv();
-        if !data.is_empty() {
-            progressed = true;
-            if let Err(e) = self.smtp.feed(now, &data) {
-                self.errors.push(e.to_string());
-            }
+        if data.is_empty() {
+            return false;
         }
+        if let Err(e) = self.smtp.feed(now, &data) {
+            self.errors.push(e.to_string());
+        }
+        true
+    }
+
+    fn pump_smtp(&mut self, now: Instant) -> bool {
+        let mut progressed = self.feed_smtp(now);
         while let Some(action) = self.smtp.next_action() {
             progressed = true;
             match action {
@@ -405,15 +444,15 @@ impl ProbeSession {
         let distance = self.server_ttl.map(distance_from_ttl);
         // Probe up to one past the server when its distance is known (asymmetric paths).
         let limit = distance
-            .map_or(self.cfg.max_ttl, |d| d.saturating_add(1))
+            .map_or(self.cfg.max_ttl, TimeToLive::next)
             .min(self.cfg.max_ttl)
-            .max(1);
+            .max(TimeToLive(1));
         let wait = self
             .handshake_rtt
             .map_or(self.cfg.sweep_wait_max, |rtt| rtt * 3)
             .clamp(self.cfg.sweep_wait_min, self.cfg.sweep_wait_max);
         let first_id = self.next_ip_id;
-        self.next_ip_id = self.next_ip_id.wrapping_add(512);
+        self.next_ip_id = first_id.skip(512);
         let mut sweep = Sweep::new(
             self.flow,
             template,
@@ -447,7 +486,9 @@ impl ProbeSession {
             any = true;
             self.queue_segment(&seg, self.cfg.ttl, None);
         }
-        any
+        // Dispatching can raise events (the retransmissions ran out): they must be handled
+        // now, not at some later timer.
+        any || self.tcp.has_events()
     }
 
     fn check_phase(&mut self, now: Instant) -> bool {
@@ -516,6 +557,7 @@ impl ProbeSession {
             rsts: self.rsts.clone(),
             starttls_unacked: self.starttls_at.is_some() && !self.starttls_acked,
             closed_by_peer: self.closed_by_peer,
+            ack_retransmits: self.ack_retransmits,
         };
         Evidence {
             target: self.flow.remote,

@@ -3,21 +3,26 @@
 //! style), ICMP quotes matched back to their probe and diffed against it (tracebox style).
 //!
 //! All probes of a round go out together, so the sweep costs one path RTT, not one timeout per
-//! hop. Hops that stay silent get up to `retries` more rounds.
+//! hop. Hops that stay silent get up to `retries` more rounds. A later answer to a TTL that
+//! disagrees with the first one (another source, another payload status) makes the hop
+//! conflicting: one of the two is forged or misattributed, so neither is evidence.
 use super::near_hops::{HopSignature, SharedPrefix};
-use crate::evidence::{HopRecord, QuoteDiff};
+use crate::evidence::{ConflictingAnswer, HopRecord, QuoteDiff};
 use reconmap_wire::{
-    build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IpParams, PacketError, TcpSegment,
+    build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IcmpKind, IpId, IpParams, PacketError,
+    TcpSegment, TimeToLive,
 };
-use reconmap_wire::{IpId, TimeToLive};
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+/// Most conflicting answers kept per hop (a flood of forged ones must not grow a record).
+const MAX_CONFLICTS: usize = 4;
+
 /// One copy of the STARTTLS segment on its way.
 #[derive(Clone, Debug)]
 struct Probe {
-    ttl: u8,
+    ttl: TimeToLive,
     sent_at: Option<Instant>,
     /// The datagram exactly as sent, for the quote diff.
     datagram: Vec<u8>,
@@ -28,7 +33,7 @@ struct Probe {
 struct Answer {
     from: Ipv4Addr,
     rtt: Option<Duration>,
-    icmp: (u8, u8),
+    icmp: IcmpKind,
     diff: QuoteDiff,
 }
 
@@ -36,6 +41,7 @@ struct Answer {
 struct HopState {
     attempts: u8,
     answer: Option<Answer>,
+    conflicts: Vec<ConflictingAnswer>,
     /// Taken from the run's stop set, not probed (see `near_hops`).
     shared: bool,
 }
@@ -53,19 +59,19 @@ pub struct SweepProbe {
 pub struct Sweep {
     flow: FlowAddrs,
     template: TcpSegment,
-    limit: u8,
+    limit: TimeToLive,
     retries_left: u8,
     wait: Duration,
     /// TTL that reaches the server, as estimated from the SYN/ACK (routers + 1).
-    server_distance: Option<u8>,
-    probes: HashMap<u16, Probe>,
-    hops: BTreeMap<u8, HopState>,
-    next_ip_id: u16,
+    server_distance: Option<TimeToLive>,
+    probes: HashMap<IpId, Probe>,
+    hops: BTreeMap<TimeToLive, HopState>,
+    next_ip_id: IpId,
     round_deadline: Option<Instant>,
     finished: bool,
     unmatched: u32,
     /// Reuse of the hops near the prober: the junction TTL and what it must show.
-    junction: Option<(u8, HopSignature)>,
+    junction: Option<(TimeToLive, HopSignature)>,
     /// The junction disagreed: the shared TTLs must be probed after all.
     fallback_pending: bool,
 }
@@ -75,13 +81,13 @@ impl Sweep {
     pub fn new(
         flow: FlowAddrs,
         template: TcpSegment,
-        limit: u8,
+        limit: TimeToLive,
         retries: u8,
         wait: Duration,
-        server_distance: Option<u8>,
-        first_ip_id: u16,
+        server_distance: Option<TimeToLive>,
+        first_ip_id: IpId,
     ) -> Self {
-        let limit = limit.max(1);
+        let limit = limit.max(TimeToLive(1));
         Self {
             flow,
             template,
@@ -90,7 +96,7 @@ impl Sweep {
             wait,
             server_distance,
             probes: HashMap::new(),
-            hops: (1..=limit).map(|t| (t, HopState::default())).collect(),
+            hops: limit.up_to().map(|t| (t, HopState::default())).collect(),
             next_ip_id: first_ip_id,
             round_deadline: None,
             finished: false,
@@ -103,11 +109,11 @@ impl Sweep {
     /// Reuses the hops near the prober that every path of this run has shown so far: they are
     /// not probed unless the junction TTL disagrees with the stop set.
     pub fn with_shared_prefix(mut self, prefix: SharedPrefix) -> Self {
-        if prefix.junction > self.limit || prefix.junction < 2 {
+        if prefix.junction > self.limit || prefix.junction < TimeToLive(2) {
             return self;
         }
         for rec in prefix.hops {
-            if let Some(hop) = self.hops.get_mut(&rec.ttl.0) {
+            if let Some(hop) = self.hops.get_mut(&rec.ttl) {
                 hop.shared = true;
                 hop.answer = match (rec.addr, rec.icmp, rec.diff) {
                     (Some(from), Some(icmp), Some(diff)) => Some(Answer {
@@ -125,7 +131,7 @@ impl Sweep {
     }
 
     /// TTLs not covered by the shared prefix.
-    fn unshared(&self) -> Vec<u8> {
+    fn unshared(&self) -> Vec<TimeToLive> {
         self.hops
             .iter()
             .filter(|(_, h)| !h.shared)
@@ -152,7 +158,7 @@ impl Sweep {
             return Ok(Vec::new());
         }
         self.fallback_pending = false;
-        let ttls: Vec<u8> = self
+        let ttls: Vec<TimeToLive> = self
             .hops
             .iter()
             .filter(|(_, h)| h.attempts == 0)
@@ -167,11 +173,11 @@ impl Sweep {
         self.round(now, &ttls)
     }
 
-    fn round(&mut self, now: Instant, ttls: &[u8]) -> Result<Vec<SweepProbe>, PacketError> {
+    fn round(&mut self, now: Instant, ttls: &[TimeToLive]) -> Result<Vec<SweepProbe>, PacketError> {
         let mut out = Vec::with_capacity(ttls.len());
         for &ttl in ttls {
             let id = self.next_ip_id;
-            self.next_ip_id = self.next_ip_id.wrapping_add(1);
+            self.next_ip_id = id.next();
             let datagram = build_ipv4_tcp(&self.flow, &IpParams::new(ttl, id), &self.template)?;
             self.probes.insert(
                 id,
@@ -185,8 +191,8 @@ impl Sweep {
                 hop.attempts = hop.attempts.saturating_add(1);
             }
             out.push(SweepProbe {
-                ttl: TimeToLive(ttl),
-                ip_id: IpId(id),
+                ttl,
+                ip_id: id,
                 datagram,
             });
         }
@@ -196,18 +202,14 @@ impl Sweep {
 
     /// Records the moment a probe actually left (for its RTT).
     pub fn mark_sent(&mut self, ip_id: IpId, at: Instant) {
-        if let Some(p) = self.probes.get_mut(&ip_id.0) {
+        if let Some(p) = self.probes.get_mut(&ip_id) {
             p.sent_at = Some(at);
         }
     }
 
     /// Offers an ICMP error that quotes this flow. Returns whether it matched one of our probes.
     pub fn on_icmp(&mut self, at: Instant, icmp: &IcmpError) -> bool {
-        let Some(id) = icmp.quote.ip_id() else {
-            self.unmatched += 1;
-            return false;
-        };
-        let Some(probe) = self.probes.get(&id) else {
+        let Some(probe) = icmp.quote.ip_id().and_then(|id| self.probes.get(&id)) else {
             self.unmatched += 1;
             return false;
         };
@@ -224,14 +226,29 @@ impl Sweep {
             }
         }
         if let Some(hop) = self.hops.get_mut(&ttl) {
-            // The first answer for a TTL counts; a later one (a retry's) adds nothing.
-            if hop.answer.is_none() {
-                hop.answer = Some(Answer {
-                    from: icmp.from,
-                    rtt,
-                    icmp: (icmp.icmp_type, icmp.code),
-                    diff,
-                });
+            match &hop.answer {
+                // The first answer for a TTL counts; a retry's answer that agrees adds nothing.
+                None => {
+                    hop.answer = Some(Answer {
+                        from: icmp.from,
+                        rtt,
+                        icmp: icmp.kind,
+                        diff,
+                    });
+                }
+                Some(first) => {
+                    let agrees = first.from == icmp.from && first.diff.payload == diff.payload;
+                    let known = hop
+                        .conflicts
+                        .iter()
+                        .any(|c| c.addr == icmp.from && c.payload == diff.payload);
+                    if !agrees && !known && hop.conflicts.len() < MAX_CONFLICTS {
+                        hop.conflicts.push(ConflictingAnswer {
+                            addr: icmp.from,
+                            payload: diff.payload,
+                        });
+                    }
+                }
             }
         }
         self.check_complete();
@@ -243,26 +260,26 @@ impl Sweep {
         self.unmatched
     }
 
-    /// TTLs that must answer before the sweep can end early: all routers in front of the server.
-    fn wanted(&self) -> impl Iterator<Item = u8> + '_ {
+    /// The last TTL that must answer before the sweep can end early: all routers in front of
+    /// the server (at least every TTL below one that answered with time exceeded).
+    fn last_wanted(&self) -> TimeToLive {
         let highest_answer = self
             .hops
             .iter()
-            .filter(|(_, h)| h.answer.as_ref().is_some_and(|a| a.icmp.0 == 11))
+            .filter(|(_, h)| h.answer.as_ref().is_some_and(|a| a.icmp.is_time_exceeded()))
             .map(|(&t, _)| t)
             .max()
-            .unwrap_or(0);
-        // Routers lie below the server's distance; at least every TTL below an answering one.
+            .unwrap_or(TimeToLive::PROBER);
         let routers = self
             .server_distance
-            .map_or(self.limit, |d| d.saturating_sub(1))
-            .max(highest_answer)
-            .min(self.limit);
-        1..=routers
+            .map_or(self.limit, TimeToLive::prev)
+            .max(highest_answer);
+        routers.min(self.limit)
     }
 
-    fn silent(&self) -> Vec<u8> {
-        self.wanted()
+    fn silent(&self) -> Vec<TimeToLive> {
+        self.last_wanted()
+            .up_to()
             .filter(|t| self.hops.get(t).is_some_and(|h| h.answer.is_none()))
             .collect()
     }
@@ -318,9 +335,8 @@ impl Sweep {
 
     /// One record per TTL from 1 up to the last router (the server's distance minus one when
     /// known, else the highest TTL that answered, at least up to the highest silent TTL probed
-    /// below an answering one).
+    /// below an answering one). Empty when the server is directly connected.
     pub fn hop_records(&self) -> Vec<HopRecord> {
-        let last: u8 = self.wanted().last().unwrap_or(0);
         let last = if self.server_distance.is_none() {
             // Unknown distance: stop after the highest TTL that answered at all.
             self.hops
@@ -328,23 +344,22 @@ impl Sweep {
                 .filter(|(_, h)| h.answer.is_some())
                 .map(|(&t, _)| t)
                 .max()
-                .unwrap_or(0)
+                .unwrap_or(TimeToLive::PROBER)
         } else {
-            last
+            self.last_wanted()
         };
-        // `last` is 0 when the server is directly connected: no router, no hop record (a range
-        // 1..=0 over the map would panic).
         self.hops
             .iter()
             .take_while(|(&ttl, _)| ttl <= last)
             .map(|(&ttl, h)| HopRecord {
-                ttl: TimeToLive(ttl),
+                ttl,
                 addr: h.answer.as_ref().map(|a| a.from),
                 rtt: h.answer.as_ref().and_then(|a| a.rtt),
                 icmp: h.answer.as_ref().map(|a| a.icmp),
                 attempts: h.attempts,
                 diff: h.answer.as_ref().map(|a| a.diff.clone()),
                 shared: h.shared,
+                conflicts: h.conflicts.clone(),
             })
             .collect()
     }

@@ -8,50 +8,101 @@ pub use table::render_table;
 
 pub use crate::evidence::escape_bytes;
 use crate::evidence::millis as ms;
-use crate::evidence::{Evidence, FieldChange, HopRecord, PayloadStatus, TcpObservations};
+use crate::evidence::{
+    ConflictingAnswer, Evidence, FieldChange, HopRecord, IcmpKind, PayloadStatus, TcpObservations,
+};
 use crate::smtp::SmtpObservations;
 use crate::verdict::{decide, Segment, Verdict};
+use reconmap_wire::TimeToLive;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
 /// Version of the JSON record; bumped on any incompatible change.
 pub const SCHEMA: u32 = 1;
 
+/// What a hop's quote shows of the payload, as the output names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopPayload {
+    /// The quote shows the payload unchanged (as far as it goes).
+    Intact,
+    /// The quote shows the payload changed.
+    Modified,
+    /// The quote ends before the payload.
+    Short,
+    /// No answer.
+    None,
+    /// The hop's answers disagree (see `conflicts`): not evidence.
+    Conflicting,
+}
+
+impl std::fmt::Display for HopPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl HopPayload {
+    fn of(h: &HopRecord) -> Self {
+        if h.is_conflicting() {
+            return HopPayload::Conflicting;
+        }
+        match h.payload() {
+            PayloadStatus::Intact => HopPayload::Intact,
+            PayloadStatus::Modified { .. } => HopPayload::Modified,
+            PayloadStatus::Short => HopPayload::Short,
+            PayloadStatus::None => HopPayload::None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HopPayload::Intact => "intact",
+            HopPayload::Modified => "modified",
+            HopPayload::Short => "short",
+            HopPayload::None => "none",
+            HopPayload::Conflicting => "conflicting",
+        }
+    }
+}
+
 /// One hop as the output shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HopOut {
-    pub ttl: u8,
+    pub ttl: TimeToLive,
     pub addr: Option<Ipv4Addr>,
     pub rtt_ms: Option<f64>,
     /// ICMP type and code of the answer (`[11, 0]`: time exceeded in transit).
-    pub icmp: Option<(u8, u8)>,
+    pub icmp: Option<IcmpKind>,
     pub attempts: u8,
     /// Taken from other targets of the same run (Doubletree-style reuse), not probed.
     pub shared: bool,
     /// Bytes of the quoted datagram.
     pub quote_len: Option<usize>,
-    /// `intact`, `modified`, `short` or `none`.
-    pub payload: &'static str,
+    pub payload: HopPayload,
     /// The quoted payload when modified (escaped text).
     pub quoted_payload: Option<String>,
     /// Header fields that differ from what was sent (tracebox-style).
     pub changes: Vec<FieldChange>,
+    /// Answers that disagree with the first one (forged or misattributed ICMP).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictingAnswer>,
 }
 
 impl From<&HopRecord> for HopOut {
     fn from(h: &HopRecord) -> Self {
-        let payload = h.payload();
+        let quoted = h.diff.as_ref().map(|d| &d.payload);
         Self {
-            ttl: h.ttl.0,
+            ttl: h.ttl,
             addr: h.addr,
             rtt_ms: h.rtt.map(ms),
             icmp: h.icmp,
             attempts: h.attempts,
             shared: h.shared,
             quote_len: h.diff.as_ref().map(|d| d.quote_len),
-            payload: payload_name(&payload),
-            quoted_payload: match &payload {
-                PayloadStatus::Modified { quoted } => Some(escape_bytes(quoted)),
+            payload: HopPayload::of(h),
+            quoted_payload: match quoted {
+                Some(PayloadStatus::Modified { quoted }) => Some(escape_bytes(quoted)),
                 _ => None,
             },
             changes: h
@@ -59,6 +110,7 @@ impl From<&HopRecord> for HopOut {
                 .as_ref()
                 .map(|d| d.changes.clone())
                 .unwrap_or_default(),
+            conflicts: h.conflicts.clone(),
         }
     }
 }
@@ -134,15 +186,6 @@ impl Report {
 /// The record as one line of JSON.
 pub fn to_json(r: &Report) -> Result<String, serde_json::Error> {
     serde_json::to_string(r)
-}
-
-fn payload_name(p: &PayloadStatus) -> &'static str {
-    match p {
-        PayloadStatus::Intact => "intact",
-        PayloadStatus::Modified { .. } => "modified",
-        PayloadStatus::Short => "short",
-        PayloadStatus::None => "none",
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The human table: one traceroute-like row per hop, then the server's replies and the verdict.
-use super::Report;
+use super::{HopPayload, Report};
 use crate::verdict::Verdict;
 use std::fmt::Write as _;
 
@@ -36,16 +36,27 @@ pub fn render_table(r: &Report, color: bool) -> String {
         let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.2} ms"));
         let qlen = h.quote_len.map_or("-".to_string(), |q| q.to_string());
         let status = match h.payload {
-            "intact" => p.wrap("32", "intact"),
-            "modified" => p.wrap(
+            HopPayload::Intact => p.wrap("32", "intact"),
+            HopPayload::Modified => p.wrap(
                 "1;31",
                 &format!(
                     "MODIFIED \"{}\"",
                     h.quoted_payload.as_deref().unwrap_or_default()
                 ),
             ),
-            "short" => p.wrap("33", "short quote (no payload)"),
-            _ => p.wrap("2", "no reply"),
+            HopPayload::Short => p.wrap("33", "short quote (no payload)"),
+            HopPayload::None => p.wrap("2", "no reply"),
+            HopPayload::Conflicting => {
+                let others: Vec<String> = h
+                    .conflicts
+                    .iter()
+                    .map(|c| format!("{} {}", c.addr, c.payload.name()))
+                    .collect();
+                p.wrap(
+                    "1;33",
+                    &format!("CONFLICTING answers (also {})", others.join(", ")),
+                )
+            }
         };
         let mut extra = String::new();
         if h.shared {
@@ -82,13 +93,12 @@ pub fn render_table(r: &Report, color: bool) -> String {
     };
     let _ = writeln!(s, "         EHLO:     {ehlo}");
     let _ = writeln!(s, "         STARTTLS: {}", reply(&r.smtp.starttls_reply));
-    let verdict = match r.verdict {
-        Verdict::Clean => p.wrap("1;32", r.verdict.name()),
-        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => {
-            p.wrap("1;33", r.verdict.name())
-        }
-        _ => p.wrap("1;31", r.verdict.name()),
+    let colour = match r.verdict {
+        Verdict::Clean => "1;32",
+        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => "1;33",
+        Verdict::Stripped | Verdict::AdvertisementMasked | Verdict::Blocked => "1;31",
     };
+    let verdict = p.wrap(colour, r.verdict.name());
     let _ = writeln!(s, "verdict: {verdict}");
     if let Some(seg) = r.segment {
         let after = match seg.after.addr {

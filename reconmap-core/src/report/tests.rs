@@ -1,5 +1,5 @@
 use super::*;
-use crate::evidence::{ConnectOutcome, QuoteDiff, Timeline};
+use crate::evidence::{ConnectOutcome, IcmpKind, QuoteDiff, Timeline};
 use crate::smtp::Reply;
 use reconmap_wire::TimeToLive;
 use std::time::Duration;
@@ -11,7 +11,7 @@ fn input(modified_at: Option<u8>) -> Evidence {
             ttl: TimeToLive(t),
             addr: Some(Ipv4Addr::new(203, 0, 113, t)),
             rtt: Some(Duration::from_micros(1500 * u64::from(t))),
-            icmp: Some((11, 0)),
+            icmp: Some(IcmpKind::TimeExceeded { code: 0 }),
             attempts: 1,
             diff: Some(QuoteDiff {
                 quote_len: 50,
@@ -25,6 +25,7 @@ fn input(modified_at: Option<u8>) -> Evidence {
                 },
             }),
             shared: false,
+            conflicts: Vec::new(),
         })
         .collect();
     Evidence {
@@ -48,11 +49,12 @@ fn input(modified_at: Option<u8>) -> Evidence {
         },
         tcp: TcpObservations {
             connect: ConnectOutcome::Established,
-            server_ttl: Some(60),
-            server_distance: Some(5),
+            server_ttl: Some(TimeToLive(60)),
+            server_distance: Some(TimeToLive(5)),
             rsts: Vec::new(),
             starttls_unacked: false,
             closed_by_peer: false,
+            ack_retransmits: 0,
         },
         errors: Vec::new(),
         unmatched_icmp: 0,

@@ -6,6 +6,7 @@
 //! every scenario is checked both ways with one stated truth. The addressing plan both use is in
 //! [`plan`]; what the lab's Postfix says, which the simulator's server repeats, in
 //! [`server_text`].
+pub mod forge;
 pub mod plan;
 pub mod server_text;
 pub mod truth;
@@ -103,23 +104,38 @@ fn one() -> u32 {
     1
 }
 
-/// What the forged ICMP errors look like (the names of `reconmap-icmp-forge --mode`).
+/// What the forged ICMP errors look like (the names of `reconmap-icmp-forge --mode`; the
+/// recipes are in [`forge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForgeMode {
-    /// A correct quote of the probe with a random IP ID (matches no probe).
+    /// One message: the quote of the segment (as a router where its TTL ran out would send
+    /// it: TTL 1, header checksum fixed) but with a random IP ID, so it matches no probe.
     WrongId,
-    /// An RFC 4884 length byte larger than the message.
+    /// Two messages with a correct quote and a bad RFC 4884 length (ICMP byte 5, in 32-bit
+    /// words): 255 (1,020 bytes, longer than the message), then 3 (12 bytes: an extension
+    /// would start in the middle of the quoted IP header).
     #[serde(rename = "bad-rfc4884")]
     BadRfc4884,
-    /// The quoted IP header cut, with an IHL and a total length that lie.
+    /// Three messages with a broken inner header: the quote cut to the first 12 bytes of the
+    /// IP header; IHL 15 (60 bytes) with only 28 bytes quoted; total length 0xffff with the
+    /// whole segment quoted.
     TruncatedInner,
-    /// The quote claims protocol UDP with our addresses.
+    /// One message whose quote has the segment's addresses but protocol 17 (UDP).
     WrongProto,
-    /// A quote that shows STARTTLS rewritten, from an address not on the path.
+    /// One message claiming that the segment's payload was rewritten (`STARTTLS` becomes
+    /// `XXXXXXXX`, TCP checksum fixed), from an address that is not on the path.
     ModifiedPayload,
-    /// `count` valid-looking quotes with random IP IDs.
+    /// `count` messages, each a correct-looking quote with its own random IP ID.
     Flood,
+}
+
+impl std::str::FromStr for ForgeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| format!("unknown forge mode `{s}`"))
+    }
 }
 
 impl ForgeMode {

@@ -13,7 +13,8 @@ pub struct Observed {
     pub segment_after: Option<u8>,
     pub segment_at: Option<u8>,
     pub segment_at_addr: Option<Ipv4Addr>,
-    /// (TTL, address) of every hop that answered.
+    /// (TTL, address) of every hop that answered consistently (conflicting hops, whose
+    /// answers disagree, are left out: they are not evidence).
     pub hops: Vec<(u8, Ipv4Addr)>,
 }
 
@@ -31,7 +32,8 @@ impl Observed {
             hops: r
                 .hops
                 .iter()
-                .filter_map(|h| Some((h.ttl, h.addr?)))
+                .filter(|h| h.payload != crate::report::HopPayload::Conflicting)
+                .filter_map(|h| Some((h.ttl.0, h.addr?)))
                 .collect(),
         })
     }
@@ -63,6 +65,7 @@ impl Observed {
                 .as_array()
                 .into_iter()
                 .flatten()
+                .filter(|h| h["payload"] != "conflicting")
                 .filter_map(|h| Some((ttl(h)?, addr(h)?)))
                 .collect(),
         })
@@ -93,7 +96,12 @@ impl Scenario {
             wrong.push(format!("segment {got:?} (expected {expected:?})"));
         }
         if let Some(at) = seen.segment_at {
-            if seen.segment_at_addr != self.hop_addr(at) {
+            let forged = seen.segment_at_addr.is_some_and(|a| {
+                self.hops
+                    .iter()
+                    .any(|h| h.forge.as_ref().is_some_and(|f| f.from == a))
+            });
+            if seen.segment_at_addr != self.hop_addr(at) && !forged {
                 wrong.push(format!(
                     "segment.at address {:?} (hop {at} is {:?})",
                     seen.segment_at_addr,
@@ -101,8 +109,14 @@ impl Scenario {
                 ));
             }
         }
+        // A forging router's messages may claim any hop.
+        let forgers: Vec<Ipv4Addr> = self
+            .hops
+            .iter()
+            .filter_map(|h| h.forge.as_ref().map(|f| f.from))
+            .collect();
         for &(ttl, addr) in &seen.hops {
-            if Some(addr) != self.hop_addr(ttl) {
+            if Some(addr) != self.hop_addr(ttl) && !forgers.contains(&addr) {
                 wrong.push(format!(
                     "hop {ttl} answered from {addr} (expected {:?})",
                     self.hop_addr(ttl)

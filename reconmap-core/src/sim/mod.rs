@@ -51,6 +51,10 @@ pub struct SimStats {
     pub closed: u64,
     /// Highest number of flows registered at once.
     pub max_registered: usize,
+    /// Handshake ACKs a full accept queue dropped (`small-backlog`).
+    pub acks_dropped: u64,
+    /// Forged ICMP errors sent by forging routers.
+    pub forged: u64,
 }
 
 /// The simulated network of one scenario.
@@ -67,8 +71,10 @@ pub struct SimNet {
     capacity: usize,
     /// Server side connections, by the flow as the prober names it.
     conns: HashMap<FlowAddrs, ServerConn>,
-    text: ServerText,
+    model: server::Model,
     rng: StdRng,
+    /// The forging routers' generator (as `reconmap-icmp-forge --seed 1`).
+    forge_rng: crate::seeded::SeededRng,
     stats: SimStats,
 }
 
@@ -79,7 +85,10 @@ impl SimNet {
         Self {
             link: Duration::from_millis(u64::from(scenario.link.delay_ms)),
             loss: f64::from(scenario.link.loss_percent) / 100.0,
-            text: ServerText::new(HOSTNAME, scenario.server.tls),
+            model: match &scenario.server.hostile {
+                Some(h) => server::Model::Hostile(h.clone()),
+                None => server::Model::Postfix(ServerText::new(HOSTNAME, scenario.server.tls)),
+            },
             scenario: scenario.clone(),
             now: Instant::now(),
             events: BTreeMap::new(),
@@ -89,6 +98,7 @@ impl SimNet {
             capacity: capacity.max(1),
             conns: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
+            forge_rng: crate::seeded::SeededRng::new(1),
             stats: SimStats::default(),
         }
     }
@@ -195,4 +205,6 @@ impl Transport for SimNet {
 }
 
 #[cfg(test)]
-mod tests;
+mod hostile_tests;
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,10 +1,11 @@
 //! The path: routers that expire TTLs and quote, boxes that rewrite, drop or reset, links
 //! that delay and lose.
 use super::{Event, SimNet};
-use crate::scenario::{Behaviour, MiddleboxSpec, Placement, RouterKind};
+use crate::scenario::{forge, Behaviour, ForgeSpec, MiddleboxSpec, Placement, RouterKind};
 use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
 use reconmap_wire::{
-    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpSegment,
+    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpId, IpParams, SeqNumber, TcpFlags,
+    TcpSegment, TimeToLive,
 };
 use std::net::Ipv4Addr;
 
@@ -38,6 +39,9 @@ impl SimNet {
                 self.time_exceeded(k, hop.router, &pkt, arrive);
                 return;
             }
+            if let Some(f) = &hop.forge {
+                self.forge_for(f, &pkt, k, arrive);
+            }
             if let Some(mb) = boxed.filter(|m| m.placement == Placement::Forward) {
                 if !self.client_box(mb, &mut pkt, k, arrive) {
                     return;
@@ -54,8 +58,8 @@ impl SimNet {
         self.schedule(start + self.link * n, Event::ToServer(pkt));
     }
 
-    /// A datagram the server sent walks the routers back to the prober.
-    pub(super) fn carry_from_server(&mut self, mut pkt: Vec<u8>) {
+    /// A datagram the server sends at `depart` walks the routers back to the prober.
+    pub(super) fn carry_from_server(&mut self, mut pkt: Vec<u8>, depart: std::time::Instant) {
         let Some(src) = ipv4_src(&pkt) else { return };
         let hops = self.scenario.hops.clone();
         for hop in hops.iter().rev() {
@@ -63,7 +67,7 @@ impl SimNet {
                 return;
             }
             if let Some(mb) = hop.middlebox.as_ref().filter(|m| m.applies_to(src)) {
-                server_box(mb, &mut pkt, &self.text.banner_line);
+                server_box(mb, &mut pkt);
             }
             if let Some(t) = pkt.get_mut(8) {
                 *t = t.saturating_sub(1);
@@ -73,7 +77,7 @@ impl SimNet {
             return;
         }
         let n = u32::try_from(hops.len() + 1).unwrap_or(u32::MAX);
-        self.schedule(self.now + self.link * n, Event::ToProber(pkt));
+        self.schedule(depart + self.link * n, Event::ToProber(pkt));
     }
 
     /// What a box does to a client segment; `false` when the segment dies there.
@@ -122,7 +126,7 @@ impl SimNet {
         let back_ttl = ROUTER_TTL.saturating_sub(u8::try_from(k - 1).unwrap_or(u8::MAX));
         if let Ok(d) = build_ipv4_tcp(
             &to_client,
-            &IpParams::new(back_ttl, 0),
+            &IpParams::new(TimeToLive(back_ttl), IpId(0)),
             &rst(seg.segment.ack),
         ) {
             let when = at + self.link * u32::try_from(k).unwrap_or(u32::MAX);
@@ -134,11 +138,29 @@ impl SimNet {
         };
         if let Ok(d) = build_ipv4_tcp(
             &to_server,
-            &IpParams::new(ROUTER_TTL, 0),
+            &IpParams::new(TimeToLive(ROUTER_TTL), IpId(0)),
             &rst(seg.segment.seq),
         ) {
             let rest = u32::try_from(self.scenario.hops.len() + 1 - k).unwrap_or(u32::MAX);
             self.schedule(at + self.link * rest, Event::ToServer(d));
+        }
+    }
+
+    /// A forging router: for a STARTTLS probe it forwards, forged ICMP errors to the prober
+    /// (the same recipes as the lab's `reconmap-icmp-forge`).
+    fn forge_for(&mut self, f: &ForgeSpec, pkt: &[u8], k: usize, at: std::time::Instant) {
+        let Some(probe) = forge::Probe::parse(pkt, 25, b"STARTTLS") else {
+            return;
+        };
+        let to = probe.source();
+        let count = usize::try_from(f.count).unwrap_or(1);
+        let when = at + self.link * u32::try_from(k).unwrap_or(u32::MAX);
+        for icmp in forge::forge(f.mode, &probe, &mut self.forge_rng, count) {
+            let id = self.forge_rng.next_u16().max(1);
+            if let Some(d) = forge::ip_datagram(f.from, to, id, &icmp) {
+                self.stats.forged += 1;
+                self.schedule(when, Event::ToProber(d));
+            }
         }
     }
 
@@ -191,9 +213,9 @@ impl SimNet {
     }
 }
 
-/// What a box does to a server segment on its way to the client (mailguard masks the banner
-/// and the STARTTLS keyword of the EHLO reply; an EHLO masker only the latter).
-fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8], banner_line: &str) {
+/// What a box does to a server segment on its way to the client (mailguard masks a one-line
+/// banner and the STARTTLS keyword of the EHLO reply; an EHLO masker only the latter).
+fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8]) {
     let Some(off) = tcp_payload_offset(pkt) else {
         return;
     };
@@ -202,7 +224,8 @@ fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8], banner_line: &str) {
     };
     match mb.behaviour {
         Behaviour::Mailguard => {
-            if payload == banner_line.as_bytes() {
+            let one_line = payload.iter().filter(|&&b| b == b'\n').count() == 1;
+            if payload.starts_with(b"220 ") && payload.ends_with(b"\r\n") && one_line {
                 mask_banner(payload);
             }
             mask_ehlo_keyword(payload);

@@ -1,15 +1,32 @@
-//! The server end: just enough TCP (handshake, in-order data, duplicates acknowledged, FIN and
-//! RST) and SMTP (the lab's Postfix texts) to answer a probe session as Postfix would.
+//! The server end: just enough TCP (handshake, in-order data, duplicates acknowledged, FIN, RST
+//! as RFC 5961 has it) and SMTP to answer a probe session as the scenario's server would: the
+//! lab's Postfix, or one of the hostile server's behaviours (same bytes, same segmentation).
 use super::path::server_side;
 use super::SimNet;
+use crate::scenario::server_text::{hostile, ServerText};
+use crate::scenario::{HostileBehaviour, HostileSpec};
 use bytes::Bytes;
+use rand::Rng as _;
 use reconmap_wire::{
-    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpParams, SeqNumber, TcpFlags, TcpOptions,
-    TcpSegment,
+    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpId, IpParams, SeqNumber, TcpFlags,
+    TcpOptions, TcpSegment, TimeToLive,
 };
+use std::time::{Duration, Instant};
 
 /// The IP TTL the server's segments start with (Linux).
 const SERVER_TTL: u8 = 64;
+/// The largest segment the server sends.
+const MSS: usize = 1460;
+/// How much a flooding server sends before the model stops (the client's limits end the
+/// session long before).
+const FLOOD_BYTES: usize = 256 * 1024;
+
+/// Which server the scenario has.
+#[derive(Debug, Clone)]
+pub(super) enum Model {
+    Postfix(ServerText),
+    Hostile(HostileSpec),
+}
 
 /// One connection at the server.
 #[derive(Debug, Default)]
@@ -17,21 +34,171 @@ pub(super) struct ServerConn {
     rcv_nxt: u32,
     snd_nxt: u32,
     isn: u32,
+    /// The handshake's ACK was taken (a full accept queue may drop the first).
+    established: bool,
     banner_sent: bool,
     line: Vec<u8>,
     /// The client closed (FIN) or reset the connection.
     client_closed: bool,
-    /// We sent our FIN.
+    /// We sent our FIN (or a RST).
     fin_sent: bool,
     /// STARTTLS was accepted: what follows is TLS, which this server does not speak.
     in_tls: bool,
     /// The connection was reset by the client.
     reset: bool,
+    /// The server stopped answering (mute behaviours).
+    mute: bool,
+    /// When this connection's last segment leaves (segments leave in order).
+    busy_until: Option<Instant>,
+    /// Seed of the `split` cuts.
+    split_seed: u64,
+    /// The handshake's ACK was dropped once (a full accept queue).
+    ack_dropped: bool,
 }
 
 impl ServerConn {
     pub(super) fn is_open(&self) -> bool {
         !self.client_closed
+    }
+}
+
+/// What the server does next on a connection.
+enum Send {
+    /// Bytes (paced by the behaviour), optionally with a FIN on the last segment.
+    Data { bytes: Vec<u8>, fin: bool },
+    /// Bytes after a pause.
+    Later { bytes: Vec<u8>, after: Duration },
+    /// A bare FIN.
+    Fin,
+    /// A RST.
+    Reset,
+}
+
+impl Model {
+    fn hostile(&self) -> Option<HostileBehaviour> {
+        match self {
+            Model::Hostile(h) => Some(h.behaviour),
+            Model::Postfix(_) => None,
+        }
+    }
+
+    fn delay(&self) -> Duration {
+        match self {
+            Model::Hostile(h) => h.delay_ms.map_or(
+                if h.behaviour == HostileBehaviour::Split {
+                    Duration::from_millis(5)
+                } else {
+                    Duration::from_secs(1)
+                },
+                |d| Duration::from_millis(u64::from(d)),
+            ),
+            Model::Postfix(_) => Duration::ZERO,
+        }
+    }
+
+    fn banner(&self) -> Vec<Send> {
+        let bytes: Vec<u8> = match self {
+            Model::Postfix(t) => t.banner_line.clone().into_bytes(),
+            Model::Hostile(h) => match h.behaviour {
+                HostileBehaviour::Mute => return Vec::new(),
+                HostileBehaviour::Flood => {
+                    let mut b = hostile::BANNER.to_vec();
+                    while b.len() < FLOOD_BYTES {
+                        b.extend_from_slice(b"250-flood\r\n");
+                        b.extend(std::iter::repeat_n(b'A', 8192));
+                    }
+                    b
+                }
+                HostileBehaviour::GarbageAfterReply => hostile::BANNER_WITH_GARBAGE.to_vec(),
+                HostileBehaviour::MaskedMultilineBanner => hostile::MASKED_BANNER.to_vec(),
+                HostileBehaviour::UnicodeTricks => hostile::UNICODE_BANNER.to_vec(),
+                _ => hostile::BANNER.to_vec(),
+            },
+        };
+        vec![Send::Data { bytes, fin: false }]
+    }
+
+    /// The answer to one command line (without its line end).
+    fn answer(&self, line: &[u8], conn: &mut ServerConn) -> Vec<Send> {
+        let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
+        let is = |w: &[u8]| verb.eq_ignore_ascii_case(w);
+        let data = |b: &[u8]| Send::Data {
+            bytes: b.to_vec(),
+            fin: false,
+        };
+        match self {
+            Model::Postfix(t) => {
+                if is(b"EHLO") {
+                    vec![data(t.ehlo_reply.as_bytes())]
+                } else if is(b"HELO") {
+                    vec![data(b"250 mx.lab.example\r\n")]
+                } else if is(b"STARTTLS") {
+                    conn.in_tls = t.starttls_reply.starts_with("220");
+                    vec![data(t.starttls_reply.as_bytes())]
+                } else if is(b"QUIT") {
+                    vec![data(t.quit_reply.as_bytes()), Send::Fin]
+                } else {
+                    vec![data(t.unknown_reply.as_bytes())]
+                }
+            }
+            Model::Hostile(h) => {
+                use HostileBehaviour as B;
+                let b = h.behaviour;
+                if is(b"EHLO") {
+                    match b {
+                        B::Reply421ToEhlo => vec![data(hostile::TRY_LATER), Send::Fin],
+                        B::RstBeforeStarttls => vec![data(hostile::EHLO_REPLY), Send::Reset],
+                        B::NoStarttls => vec![data(hostile::EHLO_NO_STARTTLS)],
+                        B::UnicodeTricks => vec![data(hostile::UNICODE_EHLO)],
+                        _ => vec![data(hostile::EHLO_REPLY)],
+                    }
+                } else if is(b"STARTTLS") {
+                    match b {
+                        B::NoStarttls => vec![data(hostile::NOT_IMPLEMENTED)],
+                        B::MuteAfterStarttls => {
+                            conn.mute = true;
+                            Vec::new()
+                        }
+                        B::FinWithReply220 => vec![Send::Data {
+                            bytes: hostile::TLS_READY.to_vec(),
+                            fin: true,
+                        }],
+                        B::FinWithReply500 => vec![Send::Data {
+                            bytes: hostile::REJECTED_XXXXXXXX.to_vec(),
+                            fin: true,
+                        }],
+                        B::SlowStarttls => {
+                            conn.in_tls = true;
+                            vec![Send::Later {
+                                bytes: hostile::TLS_READY.to_vec(),
+                                after: self.delay(),
+                            }]
+                        }
+                        _ => {
+                            conn.in_tls = true;
+                            vec![data(hostile::TLS_READY)]
+                        }
+                    }
+                } else if is(b"QUIT") {
+                    if b == B::FinWithQuit {
+                        vec![Send::Data {
+                            bytes: hostile::BYE.to_vec(),
+                            fin: true,
+                        }]
+                    } else {
+                        vec![data(hostile::BYE), Send::Fin]
+                    }
+                } else {
+                    let mut reply = b"500 5.5.1 Command unrecognized: \"".to_vec();
+                    reply.extend_from_slice(line.get(..400).unwrap_or(line));
+                    reply.extend_from_slice(b"\"\r\n");
+                    vec![Send::Data {
+                        bytes: reply,
+                        fin: false,
+                    }]
+                }
+            }
+        }
     }
 }
 
@@ -49,126 +216,214 @@ impl SimNet {
         };
         let seg = &rx.segment;
         if seg.flags.rst {
-            self.stats.rsts_at_server += 1;
-            // RFC 5961 (as Linux): only a RST at exactly rcv_nxt resets; one elsewhere in the
-            // window gets a challenge ACK; others are ignored.
-            let Some(c) = self.conns.get_mut(&flow) else {
-                return;
-            };
-            if c.client_closed && c.fin_sent {
-                return;
-            }
-            let offset = seg.seq.0.wrapping_sub(c.rcv_nxt) as i32;
-            if offset == 0 {
-                if !c.client_closed {
-                    self.stats.closed += 1;
-                }
-                c.client_closed = true;
-                c.reset = true;
-            } else if (0..65535).contains(&offset) {
-                self.reply(flow, "", b"");
-            }
+            self.rst_at_server(flow, seg.seq);
             return;
         }
         if seg.flags.syn {
-            let isn: u32 = rand::Rng::gen(&mut self.rng);
+            let isn: u32 = self.rng.gen();
+            let split_seed: u64 = self.rng.gen();
             let conn = self.conns.entry(flow).or_default();
             *conn = ServerConn {
                 rcv_nxt: seg.seq.0.wrapping_add(1),
                 snd_nxt: isn,
                 isn,
+                split_seed,
                 ..ServerConn::default()
             };
-            self.reply(flow, "S", b"");
+            self.emit(flow, "S", b"");
             return;
         }
+        let model = self.model.clone();
+        let small_backlog = model.hostile() == Some(HostileBehaviour::SmallBacklog);
         let Some(conn) = self.conns.get_mut(&flow) else {
             return;
         };
         if conn.reset {
             return;
         }
-        let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
-        if !conn.banner_sent && seg.flags.ack && seg.ack.0 == conn.isn.wrapping_add(1) {
+        let mut out: Vec<Send> = Vec::new();
+        if !conn.established && seg.flags.ack && seg.ack.0 == conn.isn.wrapping_add(1) {
+            if small_backlog && !conn.ack_dropped {
+                // A full accept queue: the server's kernel drops the handshake's ACK (SYN
+                // cookies); the client believes it is connected. A later ACK completes it.
+                conn.ack_dropped = true;
+                self.stats.acks_dropped += 1;
+                return;
+            }
+            conn.established = true;
+        }
+        if conn.established && !conn.banner_sent {
             conn.banner_sent = true;
-            out.push(("", self.text.banner_line.clone().into_bytes()));
+            out.extend(model.banner());
         }
         if !seg.payload.is_empty() {
             if seg.seq.0 != conn.rcv_nxt {
                 // A duplicate (another sweep copy) or out of order: acknowledge again.
-                out.push(("", Vec::new()));
+                self.emit(flow, "", b"");
             } else {
                 conn.rcv_nxt = conn
                     .rcv_nxt
                     .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(0));
-                if conn.in_tls {
-                    // Not SMTP any more: acknowledge and wait for the close.
-                    out.push(("", Vec::new()));
+                if conn.in_tls || conn.mute {
+                    // Not SMTP any more, or not answering: acknowledge only.
+                    self.emit(flow, "", b"");
                 } else {
                     conn.line.extend_from_slice(&seg.payload);
                     while let Some(pos) = conn.line.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = conn.line.drain(..=pos).collect();
-                        let cmd = String::from_utf8_lossy(&line).trim().to_ascii_uppercase();
-                        let answer: &str = if cmd.starts_with("EHLO") {
-                            &self.text.ehlo_reply
-                        } else if cmd.starts_with("HELO") {
-                            "250 mx.lab.example\r\n"
-                        } else if cmd == "STARTTLS" {
-                            if self.text.starttls_reply.starts_with("220") {
-                                conn.in_tls = true;
-                            }
-                            self.text.starttls_reply
-                        } else if cmd == "QUIT" {
-                            self.text.quit_reply
-                        } else {
-                            self.text.unknown_reply
-                        };
-                        out.push(("", answer.as_bytes().to_vec()));
-                        if cmd == "QUIT" {
-                            conn.fin_sent = true;
-                            out.push(("F", Vec::new()));
+                        let line = line
+                            .strip_suffix(b"\n")
+                            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                            .unwrap_or(&line)
+                            .to_vec();
+                        let answer = model.answer(&line, conn);
+                        out.extend(answer);
+                        if conn.mute {
+                            break;
                         }
+                    }
+                    if out.is_empty() {
+                        self.emit(flow, "", b"");
                     }
                 }
             }
         }
-        if seg.flags.fin
+        let Some(conn) = self.conns.get_mut(&flow) else {
+            return;
+        };
+        let fin_in_order = seg.flags.fin
             && seg
                 .seq
                 .0
                 .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(0))
-                == conn.rcv_nxt
-        {
+                == conn.rcv_nxt;
+        if fin_in_order {
             conn.rcv_nxt = conn.rcv_nxt.wrapping_add(1);
             if !conn.client_closed {
                 self.stats.closed += 1;
             }
             conn.client_closed = true;
             if conn.fin_sent {
-                out.push(("", Vec::new()));
+                out.push(Send::Data {
+                    bytes: Vec::new(),
+                    fin: false,
+                });
             } else {
-                conn.fin_sent = true;
-                out.push(("F", Vec::new()));
+                out.push(Send::Fin);
             }
         }
-        for (flags, payload) in out {
-            self.reply(flow, flags, &payload);
+        self.send_all(flow, &model, out);
+    }
+
+    /// RFC 5961 (as Linux): only a RST at exactly rcv_nxt resets; one elsewhere in the window
+    /// gets a challenge ACK; others are ignored.
+    fn rst_at_server(&mut self, flow: FlowAddrs, seq: SeqNumber) {
+        self.stats.rsts_at_server += 1;
+        let Some(c) = self.conns.get_mut(&flow) else {
+            return;
+        };
+        if c.reset || (c.client_closed && c.fin_sent) {
+            return;
+        }
+        let offset = seq.0.wrapping_sub(c.rcv_nxt) as i32;
+        if offset == 0 {
+            if !c.client_closed {
+                self.stats.closed += 1;
+            }
+            c.client_closed = true;
+            c.reset = true;
+        } else if (0..65535).contains(&offset) {
+            self.emit(flow, "", b"");
         }
     }
 
-    /// The server sends one segment on `flow` (as the prober names it).
-    fn reply(&mut self, flow: FlowAddrs, flags: &str, payload: &[u8]) {
+    /// Sends what the server decided, paced as its behaviour paces replies.
+    fn send_all(&mut self, flow: FlowAddrs, model: &Model, out: Vec<Send>) {
+        let pace = model.hostile();
+        let gap = model.delay();
+        for s in out {
+            match s {
+                Send::Data { bytes, fin } if bytes.is_empty() => {
+                    self.emit(flow, if fin { "F" } else { "" }, b"");
+                }
+                Send::Data { bytes, fin } => {
+                    let pieces = self.pieces(flow, pace, &bytes);
+                    let n = pieces.len();
+                    for (i, piece) in pieces.into_iter().enumerate() {
+                        let last = i + 1 == n;
+                        let after = if i == 0 { Duration::ZERO } else { gap };
+                        self.emit_after(flow, after, if fin && last { "F" } else { "" }, &piece);
+                    }
+                }
+                Send::Later { bytes, after } => {
+                    for piece in bytes.chunks(MSS) {
+                        self.emit_after(flow, after, "", piece);
+                    }
+                }
+                Send::Fin => self.emit(flow, "F", b""),
+                Send::Reset => self.emit(flow, "R", b""),
+            }
+        }
+    }
+
+    /// How the behaviour cuts a reply into segments.
+    fn pieces(
+        &mut self,
+        flow: FlowAddrs,
+        pace: Option<HostileBehaviour>,
+        bytes: &[u8],
+    ) -> Vec<Vec<u8>> {
+        match pace {
+            Some(HostileBehaviour::Drip) => bytes.iter().map(|b| vec![*b]).collect(),
+            Some(HostileBehaviour::Split) if bytes.len() > 1 => {
+                let seed = self.conns.get(&flow).map_or(0, |c| c.split_seed);
+                let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
+                    seed ^ bytes.len() as u64,
+                );
+                let parts = rng.gen_range(2..=4).min(bytes.len());
+                let mut cuts: Vec<usize> = (0..parts - 1)
+                    .map(|_| rng.gen_range(1..bytes.len()))
+                    .collect();
+                cuts.sort_unstable();
+                cuts.dedup();
+                let mut out = Vec::new();
+                let mut start = 0;
+                for c in cuts.into_iter().chain(std::iter::once(bytes.len())) {
+                    if c > start {
+                        out.push(bytes[start..c].to_vec());
+                        start = c;
+                    }
+                }
+                out
+            }
+            _ => bytes.chunks(MSS).map(<[u8]>::to_vec).collect(),
+        }
+    }
+
+    /// The server sends one segment on `flow` now (or as soon as its earlier segments left).
+    fn emit(&mut self, flow: FlowAddrs, flags: &str, payload: &[u8]) {
+        self.emit_after(flow, Duration::ZERO, flags, payload);
+    }
+
+    /// The server sends one segment `after` its previous one left (segments leave in order).
+    fn emit_after(&mut self, flow: FlowAddrs, after: Duration, flags: &str, payload: &[u8]) {
+        let now = self.now;
         let Some(conn) = self.conns.get_mut(&flow) else {
             return;
         };
+        let depart = conn.busy_until.map_or(now, |b| b.max(now)) + after;
+        conn.busy_until = Some(depart);
         let syn = flags.contains('S');
+        let fin = flags.contains('F');
+        let rst = flags.contains('R');
         let seg = TcpSegment {
             seq: SeqNumber(conn.snd_nxt),
             ack: SeqNumber(conn.rcv_nxt),
             flags: TcpFlags {
                 syn,
-                fin: flags.contains('F'),
-                ack: true,
+                fin,
+                rst,
+                ack: !rst,
                 psh: !payload.is_empty(),
                 ..TcpFlags::default()
             },
@@ -182,8 +437,19 @@ impl SimNet {
         conn.snd_nxt = conn
             .snd_nxt
             .wrapping_add(u32::try_from(seg.seq_len()).unwrap_or(0));
-        if let Ok(d) = build_ipv4_tcp(&server_side(&flow), &IpParams::new(SERVER_TTL, 0), &seg) {
-            self.carry_from_server(d);
+        if fin || rst {
+            conn.fin_sent = true;
+        }
+        if rst {
+            conn.reset = true;
+            conn.client_closed = true;
+        }
+        if let Ok(d) = build_ipv4_tcp(
+            &server_side(&flow),
+            &IpParams::new(TimeToLive(SERVER_TTL), IpId(0)),
+            &seg,
+        ) {
+            self.carry_from_server(d, depart);
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::engine::{
     Engine, PortAllocator, PortRange, ProbeConfig, RunPlan, RunStats, SinkError, Target,
 };
 use crate::evidence::Evidence;
-use crate::report::Report;
+use crate::report::{HopPayload, Report};
 use crate::scenario::truth::Observed;
 use crate::verdict::Verdict;
 use std::collections::HashSet;
@@ -102,7 +102,7 @@ fn clean_path_is_clean_within_five_rtts() {
     assert_eq!(r.verdict, Verdict::Stripped);
     let (r, _) = one("clean", ProbeConfig::default());
     assert_eq!(r.verdict, Verdict::Clean);
-    assert!(r.hops.iter().all(|h| h.payload == "intact"));
+    assert!(r.hops.iter().all(|h| h.payload == HopPayload::Intact));
     // Handshake, banner, EHLO, one sweep round: about four path RTTs.
     let wide = Scenario::builtin("wide-area").expect("scenario");
     let (ev, _, net2) = simulate(
@@ -124,14 +124,14 @@ fn clean_path_is_clean_within_five_rtts() {
 fn a_silent_hop_gets_its_retries_and_widens_the_segment() {
     let (r, _) = one("silent-after", ProbeConfig::default());
     assert_eq!(segment(&r), (Some(2), Some(4)));
-    assert_eq!(r.hops[2].payload, "none");
+    assert_eq!(r.hops[2].payload, HopPayload::None);
     assert_eq!(r.hops[2].attempts, 3, "a silent hop gets its retries");
 }
 
 #[test]
 fn a_short_quote_hop_is_short_and_widens_the_segment() {
     let (r, _) = one("short-quote-after", ProbeConfig::default());
-    assert_eq!(r.hops[2].payload, "short");
+    assert_eq!(r.hops[2].payload, HopPayload::Short);
     assert_eq!(r.hops[2].quote_len, Some(40));
 }
 

@@ -15,7 +15,7 @@ pub struct SmtpLimits {
     pub max_lines: usize,
     /// Total bytes the server may send in the session.
     pub max_bytes: usize,
-    /// Longest wait for one reply.
+    /// Longest silence while waiting for a reply (reset by every byte that arrives).
     pub reply_timeout: Duration,
     /// Longest session.
     pub session_timeout: Duration,
@@ -158,6 +158,11 @@ impl SmtpClient {
         &self.obs
     }
 
+    /// Whether the server has sent anything at all.
+    pub fn received_any(&self) -> bool {
+        self.received > 0
+    }
+
     pub fn next_action(&mut self) -> Option<SmtpAction> {
         self.actions.pop_front()
     }
@@ -168,6 +173,11 @@ impl SmtpClient {
             return Ok(());
         }
         self.received += data.len();
+        // The reply timeout is an idle timeout: a server that keeps sending (slowly) is not
+        // silent; the session's deadline still bounds the whole exchange.
+        if self.waiting_since.is_some() && !data.is_empty() {
+            self.waiting_since = Some(now);
+        }
         if self.received > self.limits.max_bytes {
             return Err(self.fail(SmtpError::TooMuchData(self.limits.max_bytes)));
         }

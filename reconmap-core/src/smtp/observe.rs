@@ -1,12 +1,22 @@
 //! Signs of tampering in what the server (or a box in front of it) said.
 use super::Reply;
 
-/// A PIX/ASA-style masked banner: the text after the code is only `*`, `2`, `0` and spaces,
-/// with at least three asterisks (the box replaces every other character with `*`).
+/// A PIX/ASA-style masked banner: the box replaces every character but `2`, `0` and spaces
+/// with `*`. A one-line banner is masked when its text is only those characters with at least
+/// three asterisks. In a multi-line banner, a box may mask some lines only; a line counts
+/// when it is made of them and is not merely a row of asterisks (servers draw such separator
+/// lines themselves; a masked line of text keeps its spaces or a 2 or 0).
 pub fn banner_masked(banner: &Reply) -> bool {
-    let text: String = banner.lines.concat();
-    let stars = text.chars().filter(|&c| c == '*').count();
-    stars >= 3 && text.chars().all(|c| matches!(c, '*' | '2' | '0' | ' '))
+    let masked_chars = |l: &str| {
+        l.chars().filter(|&c| c == '*').count() >= 3
+            && l.chars().all(|c| matches!(c, '*' | '2' | '0' | ' '))
+    };
+    match banner.lines.as_slice() {
+        [one] => masked_chars(one),
+        lines => lines
+            .iter()
+            .any(|l| masked_chars(l) && l.chars().any(|c| c != '*')),
+    }
 }
 
 /// EHLO keywords that are runs of `X` where an extension name was (`XXXXXXXA`, `XXXXXXXX`):
@@ -71,6 +81,16 @@ mod tests {
         )));
         assert!(!banner_masked(&reply(220, &["mail.lab ESMTP Postfix"])));
         assert!(!banner_masked(&reply(220, &["** 20"])));
+        // Issue: a partly masked multi-line banner was not reported as masked.
+        assert!(banner_masked(&reply(
+            220,
+            &["***** ***2**0*", "hostile.lab ESMTP"]
+        )));
+        // A server's own separator line of asterisks is not masking.
+        assert!(!banner_masked(&reply(
+            220,
+            &["*****************", "mx.example ESMTP", "*****************"]
+        )));
     }
 
     #[test]

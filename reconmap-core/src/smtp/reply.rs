@@ -158,17 +158,52 @@ impl ReplyParser {
     }
 }
 
-/// Lossy UTF-8 with control characters shown as `\xNN`.
-fn escape(b: &[u8]) -> String {
+/// A server's text made safe to show anywhere: valid UTF-8 kept; invalid bytes and control
+/// characters as `\xNN`; characters that are invisible or reorder text (bidi controls,
+/// zero-width characters, line separators: a server could hide or disguise a keyword with
+/// them) as `\u{NNNN}`.
+pub fn escape(b: &[u8]) -> String {
+    use std::fmt::Write as _;
     let mut s = String::with_capacity(b.len());
-    for ch in String::from_utf8_lossy(b).chars() {
-        if ch.is_control() {
-            s.push_str(&format!("\\x{:02x}", u32::from(ch)));
-        } else {
-            s.push(ch);
+    for chunk in b.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch.is_control() {
+                let _ = write!(s, "\\x{:02x}", u32::from(ch));
+            } else if is_invisible_or_bidi(ch) {
+                let _ = write!(s, "\\u{{{:04x}}}", u32::from(ch));
+            } else {
+                s.push(ch);
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(s, "\\x{byte:02x}");
         }
     }
     s
+}
+
+/// Unicode format characters and separators that change how text displays without showing.
+fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 #[cfg(test)]
@@ -267,7 +302,9 @@ mod tests {
         let r = parse_all(&[b"220\n", b"500 bad \x07 \xff\r\n"]).expect("parse");
         assert_eq!(r[0].code, 220);
         assert_eq!(r[0].lines, [""]);
-        assert_eq!(r[1].lines, ["bad \\x07 \u{fffd}"]);
+        assert_eq!(r[1].lines, ["bad \\x07 \\xff"]);
+        let r = parse_all(&[b"220 a\xe2\x80\xaeb c\xe2\x80\x8bd \xc3\xa9\r\n"]).expect("parse");
+        assert_eq!(r[0].lines, ["a\\u{202e}b c\\u{200b}d \u{e9}"]);
     }
 
     #[test]

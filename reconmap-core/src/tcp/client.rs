@@ -152,6 +152,15 @@ impl TcpClient {
         self.hold_until = Some(until);
     }
 
+    /// Sends a duplicate ACK now (with the next dispatch). When the server's accept queue was
+    /// full, its kernel dropped the handshake's ACK (SYN cookies) and waits for another one:
+    /// this is that one.
+    pub fn reacknowledge(&mut self) {
+        if self.synchronized() {
+            self.ack_pending = true;
+        }
+    }
+
     /// Whether everything queued has been acknowledged.
     pub fn all_data_acked(&self) -> bool {
         self.send_buf.is_empty()
@@ -169,6 +178,11 @@ impl TcpClient {
     /// Takes the in-order data received so far.
     pub fn recv(&mut self) -> Bytes {
         self.recv.as_mut().map(Reassembly::take).unwrap_or_default()
+    }
+
+    /// Whether events wait to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     pub fn take_events(&mut self) -> Vec<TcpEvent> {

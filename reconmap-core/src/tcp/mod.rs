@@ -16,7 +16,7 @@ mod tests;
 pub use client::TcpClient;
 pub use reconmap_wire::SeqNumber;
 
-use reconmap_wire::FlowAddrs;
+use reconmap_wire::{FlowAddrs, TimeToLive};
 use std::time::{Duration, Instant};
 
 /// Tunables of one connection.
@@ -80,11 +80,11 @@ pub enum TcpState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TcpEvent {
     /// The handshake completed; `server_ttl` is the IP TTL the SYN/ACK arrived with.
-    Established { server_ttl: u8 },
+    Established { server_ttl: TimeToLive },
     /// The SYN was answered with a RST.
-    Refused { ttl: u8 },
+    Refused { ttl: TimeToLive },
     /// An acceptable RST arrived on the established connection.
-    Reset { ttl: u8, at: Instant },
+    Reset { ttl: TimeToLive, at: Instant },
     /// SYN or data retransmissions are exhausted.
     TimedOut,
     /// The peer sent FIN (all its data has been received).

@@ -1,7 +1,9 @@
 //! State-machine tests, smoltcp style: `test_<state>_<event>`, with time injected.
 use super::*;
 use bytes::Bytes;
-use reconmap_wire::{FlowAddrs, ReceivedSegment, TcpFlags, TcpOptions, TcpSegment};
+use reconmap_wire::{
+    FlowAddrs, IpId, ReceivedSegment, TcpFlags, TcpOptions, TcpSegment, TimeToLive,
+};
 use std::time::{Duration, Instant};
 
 const ISN: u32 = 1000;
@@ -42,8 +44,8 @@ fn from_peer(seq: u32, ack: u32, f: &str, payload: &[u8]) -> ReceivedSegment {
     ReceivedSegment {
         src: flow().remote,
         dst: flow().local,
-        ip_ttl: 60,
-        ip_id: 1,
+        ip_ttl: TimeToLive(60),
+        ip_id: IpId(1),
         segment: TcpSegment {
             seq: SeqNumber(seq),
             ack: SeqNumber(ack),
@@ -128,7 +130,12 @@ fn test_syn_sent_syn_ack_establishes_and_acks() {
     all(&mut c, t0);
     c.process(t0, &syn_ack());
     assert_eq!(c.state(), TcpState::Established);
-    assert_eq!(c.take_events(), [TcpEvent::Established { server_ttl: 60 }]);
+    assert_eq!(
+        c.take_events(),
+        [TcpEvent::Established {
+            server_ttl: TimeToLive(60)
+        }]
+    );
     let segs = all(&mut c, t0);
     assert_eq!(segs.len(), 1);
     assert!(segs[0].flags.ack && !segs[0].flags.syn);
@@ -150,7 +157,12 @@ fn test_syn_sent_rst_refuses() {
     );
     c.process(t0, &from_peer(0, ISN + 1, "R.", b""));
     assert_eq!(c.state(), TcpState::Closed);
-    assert_eq!(c.take_events(), [TcpEvent::Refused { ttl: 60 }]);
+    assert_eq!(
+        c.take_events(),
+        [TcpEvent::Refused {
+            ttl: TimeToLive(60)
+        }]
+    );
 }
 
 #[test]
@@ -235,10 +247,16 @@ fn test_established_rst_in_order_resets_and_out_of_order_is_challenged() {
     let challenge = all(&mut c, t0);
     assert_eq!(challenge.len(), 1, "challenge ACK");
     let mut rst = from_peer(PEER_ISN + 1, 0, "R", b"");
-    rst.ip_ttl = 61;
+    rst.ip_ttl = TimeToLive(61);
     c.process(t0, &rst);
     assert_eq!(c.state(), TcpState::Closed);
-    assert_eq!(c.take_events(), [TcpEvent::Reset { ttl: 61, at: t0 }]);
+    assert_eq!(
+        c.take_events(),
+        [TcpEvent::Reset {
+            ttl: TimeToLive(61),
+            at: t0
+        }]
+    );
 }
 
 #[test]

@@ -34,8 +34,11 @@ pub struct Facts<'a> {
     pub answer: StartTlsAnswer<'a>,
     /// A rewritten command the server's reply quotes back (`XXXXXXXX`).
     pub echo: Option<&'a str>,
-    /// A RST arrived after STARTTLS was sent.
-    pub reset_after_starttls: bool,
+    /// A RST arrived after STARTTLS was sent with another IP TTL than the server's own
+    /// segments (or the server's is unknown): injected on the way.
+    pub injected_reset: bool,
+    /// A RST arrived after STARTTLS was sent with the server's own IP TTL: the server's.
+    pub server_reset: bool,
     /// The STARTTLS segment was never acknowledged.
     pub starttls_unacked: bool,
     /// The server closed the connection (FIN) while STARTTLS waited for its answer.
@@ -87,7 +90,16 @@ impl<'a> Facts<'a> {
             advertised: smtp.starttls_advertised,
             answer,
             echo: smtp.starttls_echo.as_deref(),
-            reset_after_starttls: e.tcp.rsts.iter().any(|r| r.after_starttls),
+            injected_reset: e
+                .tcp
+                .rsts
+                .iter()
+                .any(|r| r.after_starttls && r.server_ttl != Some(r.ttl)),
+            server_reset: e
+                .tcp
+                .rsts
+                .iter()
+                .any(|r| r.after_starttls && r.server_ttl == Some(r.ttl)),
             starttls_unacked: e.tcp.starttls_unacked,
             closed_after_starttls: smtp.closed_by_server == Some(crate::smtp::SmtpPhase::StartTls),
         }

@@ -80,21 +80,7 @@ pub static RULES: &[Rule] = &[
             if f.starttls_sent {
                 return None;
             }
-            let smtp = &f.evidence.smtp;
-            let why = smtp
-                .error
-                .clone()
-                .or_else(|| {
-                    smtp.banner
-                        .as_ref()
-                        .filter(|b| b.code != 220)
-                        .map(|b| format!("banner {} {}", b.code, b.text()))
-                })
-                .or_else(|| {
-                    smtp.closed_by_server
-                        .map(|p| format!("the server closed the connection during {p:?}"))
-                })
-                .unwrap_or_else(|| "the session ended before STARTTLS".to_string());
+            let why = why_starttls_not_sent(f.evidence);
             found(None, format!("STARTTLS was never sent: {why}"))
         },
     },
@@ -254,9 +240,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "starttls_reset",
         verdict: Verdict::Blocked,
-        doc: "No answer to STARTTLS and the connection was reset after it; `after` is the last hop that quoted the original bytes.",
+        doc: "No answer to STARTTLS and the connection was reset after it by a RST whose IP TTL differs from the server's own segments (injected on the way); `after` is the last hop that quoted the original bytes.",
         check: |f| {
-            if !f.reset_after_starttls {
+            if !f.injected_reset {
                 return None;
             }
             found(
@@ -264,6 +250,23 @@ pub static RULES: &[Rule] = &[
                 format!(
                     "the connection was reset after STARTTLS; last hop seeing it intact: {}",
                     f.last_intact.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "server_reset",
+        verdict: Verdict::Inconclusive,
+        doc: "No answer to STARTTLS and the server itself reset the connection (the RST came with the server's own IP TTL): not evidence of tampering.",
+        check: |f| {
+            if !f.server_reset {
+                return None;
+            }
+            let ttl = f.evidence.tcp.server_ttl.map_or(0, |t| t.0);
+            found(
+                None,
+                format!(
+                    "the server reset the connection without answering STARTTLS (the RST came with its own IP TTL {ttl})"
                 ),
             )
         },
@@ -303,3 +306,56 @@ pub static RULES: &[Rule] = &[
         },
     },
 ];
+
+/// What ended the SMTP session before STARTTLS, quoting what happened.
+fn why_starttls_not_sent(e: &crate::evidence::Evidence) -> String {
+    let smtp = &e.smtp;
+    if let Some(err) = &smtp.error {
+        return err.clone();
+    }
+    // The session's own limits (its deadline) end a session the server keeps alive.
+    if let Some(err) = e.errors.iter().find(|e| e.contains("timeout")) {
+        return err.clone();
+    }
+    if let Some(b) = smtp.banner.as_ref().filter(|b| b.code != 220) {
+        return format!("the banner was {} {}", b.code, b.text());
+    }
+    let refused = |r: &Option<crate::smtp::Reply>| r.as_ref().filter(|r| r.code != 250).cloned();
+    if let Some(h) = refused(&smtp.helo).filter(|_| smtp.helo_fallback) {
+        let ehlo = smtp
+            .ehlo
+            .as_ref()
+            .map_or(String::new(), |r| format!("EHLO {}, ", r.code));
+        return format!("{ehlo}HELO answered {} {}", h.code, h.text());
+    }
+    if let Some(r) = refused(&smtp.ehlo) {
+        return format!("EHLO answered {} {}", r.code, r.text());
+    }
+    if let Some(rst) = e.tcp.rsts.iter().find(|r| !r.after_starttls) {
+        let whose = if rst.server_ttl == Some(rst.ttl) {
+            "with the server's own IP TTL"
+        } else {
+            "with another IP TTL than the server's: injected"
+        };
+        return format!(
+            "the connection was reset during {} (RST {whose}, TTL {})",
+            phase_name(smtp),
+            rst.ttl
+        );
+    }
+    if let Some(p) = smtp.closed_by_server {
+        return format!("the server closed the connection during {p:?}");
+    }
+    "the session ended before STARTTLS".to_string()
+}
+
+/// The step the SMTP session had reached.
+fn phase_name(smtp: &crate::smtp::SmtpObservations) -> &'static str {
+    if smtp.ehlo.is_some() || smtp.helo.is_some() {
+        "the EHLO exchange"
+    } else if smtp.banner.is_some() {
+        "EHLO"
+    } else {
+        "the banner"
+    }
+}

@@ -34,7 +34,9 @@ fn hop(ttl: u8, payload: Option<PayloadStatus>) -> HopRecord {
         rtt: payload
             .as_ref()
             .map(|_| Duration::from_millis(u64::from(ttl))),
-        icmp: payload.as_ref().map(|_| (11, 0)),
+        icmp: payload
+            .as_ref()
+            .map(|_| crate::evidence::IcmpKind::TimeExceeded { code: 0 }),
         attempts: 1,
         diff: payload.map(|p| QuoteDiff {
             quote_len: 60,
@@ -42,6 +44,7 @@ fn hop(ttl: u8, payload: Option<PayloadStatus>) -> HopRecord {
             payload: p,
         }),
         shared: false,
+        conflicts: Vec::new(),
     }
 }
 
@@ -79,11 +82,12 @@ fn smtp(starttls: Option<Reply>) -> SmtpObservations {
 fn tcp() -> TcpObservations {
     TcpObservations {
         connect: ConnectOutcome::Established,
-        server_ttl: Some(60),
-        server_distance: Some(5),
+        server_ttl: Some(TimeToLive(60)),
+        server_distance: Some(TimeToLive(5)),
         rsts: Vec::new(),
         starttls_unacked: false,
         closed_by_peer: false,
+        ack_retransmits: 0,
     }
 }
 
@@ -209,8 +213,8 @@ fn dropped_or_reset_starttls_is_blocked() {
     assert_eq!(ttls(&d.segment), (Some(2), None));
     let mut t = tcp();
     t.rsts.push(RstRecord {
-        ttl: 62,
-        server_ttl: Some(60),
+        ttl: TimeToLive(62),
+        server_ttl: Some(TimeToLive(60)),
         after_starttls: true,
         at: Duration::from_millis(5),
     });

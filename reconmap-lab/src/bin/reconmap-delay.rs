@@ -14,6 +14,7 @@ struct Args {
     delay: Duration,
     loss_percent: f64,
     seed: u64,
+    ready: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -22,9 +23,14 @@ fn parse_args() -> Result<Args, String> {
         delay: Duration::from_millis(20),
         loss_percent: 0.0,
         seed: 1,
+        ready: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--ready" {
+            a.ready = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
@@ -55,6 +61,9 @@ fn run() -> Result<(), String> {
         .bind(args.queue)
         .map_err(|e| format!("cannot bind queue {}: {e}", args.queue))?;
     queue.set_nonblocking(true);
+    if args.ready {
+        reconmap_lab::announce_ready()?;
+    }
     let mut held: VecDeque<(Instant, nfq::Message)> = VecDeque::new();
     let mut rng = args.seed.max(1);
     loop {

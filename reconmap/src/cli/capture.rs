@@ -97,9 +97,8 @@ fn describe(data: &[u8]) -> String {
             s.ip_ttl
         ),
         Ok(Captured::IcmpError(e)) => format!(
-            "icmp {}/{} from {} quote {} bytes id {:?}",
-            e.icmp_type,
-            e.code,
+            "icmp {} from {} quote {} bytes id {:?}",
+            e.kind,
             e.from,
             e.quote.len(),
             e.quote.ip_id()

@@ -26,6 +26,9 @@ pub struct SessionArgs {
     /// Per-target deadline in seconds (what was seen by then is still reported).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
+    /// Longest silence of the server while a reply is awaited, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub reply_timeout: u64,
     /// How long to wait for the answer to STARTTLS, in seconds.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub starttls_timeout: u64,
@@ -51,11 +54,15 @@ impl SessionArgs {
 
     pub fn config(&self) -> ProbeConfig {
         ProbeConfig {
-            max_ttl: self.max_ttl,
+            max_ttl: reconmap_wire::TimeToLive(self.max_ttl),
             retries: self.retries,
             ehlo_name: self.ehlo_name.clone(),
             session_timeout: Duration::from_secs(self.timeout.max(1)),
             starttls_timeout: Duration::from_secs(self.starttls_timeout.max(1)),
+            smtp_limits: reconmap_core::smtp::SmtpLimits {
+                reply_timeout: Duration::from_secs(self.reply_timeout),
+                ..reconmap_core::smtp::SmtpLimits::default()
+            },
             ..ProbeConfig::default()
         }
     }

@@ -89,7 +89,7 @@ impl Engine {
                 return self.not_probed(target, &format!("cannot register the flow: {why}"), sink);
             }
         }
-        let (isn, ip_id): (u32, u16) = (self.rng.gen(), self.rng.gen());
+        let (isn, ip_id) = (self.rng.gen::<u32>(), reconmap_wire::IpId(self.rng.gen()));
         let cfg = self.cfg.clone();
         let near = self.near.clone();
         match guarded(|| ProbeSession::with_near_hops(cfg, flow, isn, ip_id, now, Some(near))) {

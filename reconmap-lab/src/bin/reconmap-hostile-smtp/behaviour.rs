@@ -54,42 +54,8 @@ pub enum Behaviour {
     SmallBacklog,
 }
 
-/// The host name the server gives.
-pub const HOST: &str = "hostile.lab";
-/// The normal banner.
-pub const BANNER: &[u8] = b"220 hostile.lab ESMTP\r\n";
-/// The normal EHLO reply.
-pub const EHLO_REPLY: &[u8] =
-    b"250-hostile.lab\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
-/// The EHLO reply of `no-starttls`.
-pub const EHLO_NO_STARTTLS: &[u8] = b"250-hostile.lab\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
-/// The reply to STARTTLS.
-pub const TLS_READY: &[u8] = b"220 2.0.0 Ready to start TLS\r\n";
-/// The reply to QUIT.
-pub const BYE: &[u8] = b"221 2.0.0 Bye\r\n";
-/// The reply to STARTTLS of `fin-with-reply-500`.
-pub const REJECTED_XXXXXXXX: &[u8] = b"500 5.5.1 Command unrecognized: \"XXXXXXXX\"\r\n";
-/// The reply to STARTTLS of `no-starttls`.
-pub const NOT_IMPLEMENTED: &[u8] = b"502 5.5.1 not implemented\r\n";
-/// The reply to EHLO of `reply-421-to-ehlo`.
-pub const TRY_LATER: &[u8] = b"421 4.7.0 Try again later\r\n";
-/// The banner of `garbage-after-reply`.
-pub const BANNER_WITH_GARBAGE: &[u8] = b"220 hostile.lab ESMTP\r\nabc\r\n";
-/// The banner of `masked-multiline-banner`.
-pub const MASKED_BANNER: &[u8] = b"220-***** ***2**0*\r\n220 hostile.lab ESMTP\r\n";
-/// The banner of `unicode-tricks`: a zero-width space inside the host name, a red ESMTP, a
-/// right-to-left override that displays `SLTTRATS` as `STARTTLS`, and two invalid bytes.
-pub const UNICODE_BANNER: &[u8] =
-    b"220 hostile\xe2\x80\x8b.lab \x1b[31mESMTP\x1b[0m \xe2\x80\xaeSLTTRATS\xe2\x80\xac \xff\xfe\r\n";
-/// The EHLO reply of `unicode-tricks`: look-alikes of STARTTLS (reversed under U+202E, split
-/// by U+200B), an escape-coloured keyword, an invalid-UTF-8 keyword, and the real STARTTLS.
-pub const UNICODE_EHLO: &[u8] = b"250-hostile\xe2\x80\x8b.lab\r\n\
-250-\x1b[31mPIPELINING\x1b[0m\r\n\
-250-\xe2\x80\xaeSLTTRATS\xe2\x80\xac\r\n\
-250-START\xe2\x80\x8bTLS\r\n\
-250-X-\xc0\xaf\xff\xfe\r\n\
-250-STARTTLS\r\n\
-250 8BITMIME\r\n";
+pub use reconmap_core::scenario::server_text::hostile::*;
+
 /// Longest client line echoed in a 500 reply (the rest is cut).
 const MAX_ECHO: usize = 400;
 

@@ -56,6 +56,9 @@ struct Args {
     /// while the server writes) is closed.
     #[arg(long, default_value_t = 600)]
     idle_secs: u64,
+    /// Print `ready` on stdout once listening.
+    #[arg(long)]
+    ready: bool,
 }
 
 fn main() {
@@ -86,6 +89,9 @@ fn run(args: &Args) -> Result<(), String> {
         "reconmap-hostile-smtp: {:?} on {} (backlog {backlog}, delay {:?}, seed {})",
         args.behaviour, args.listen, settings.delay, settings.seed
     );
+    if args.ready {
+        reconmap_lab::announce_ready()?;
+    }
     let active = Arc::new(AtomicUsize::new(0));
     let mut number: u64 = 0;
     loop {

@@ -5,7 +5,6 @@
 //! for each one that carries a payload with `--match` in it (the STARTTLS probes), forged
 //! ICMP Time Exceeded messages quoting it go back to its source through a raw socket, shaped
 //! by `--mode`, from `--from`.
-mod forge;
 
 use std::net::Ipv4Addr;
 
@@ -13,7 +12,8 @@ use clap::Parser;
 use reconmap_lab::seeded::SeededRng;
 use reconmap_sys::RawSender;
 
-use forge::{Mode, Probe};
+use reconmap_core::scenario::forge::{self, Probe};
+use reconmap_core::scenario::ForgeMode as Mode;
 
 const LONG_ABOUT: &str = "\
 Forges ICMP Time Exceeded messages toward the prober for ReconMap's lab.
@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     queue: u16,
     /// What to forge for each probe.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Mode>()))]
     mode: Mode,
     /// Source address of the forged messages (default: in the lab's server range, on no
     /// router's path).
@@ -52,6 +52,9 @@ struct Args {
     /// Bytes the payload must contain (ASCII, any case); empty: any payload.
     #[arg(long = "match", default_value = "STARTTLS")]
     needle: String,
+    /// Print `ready` on stdout once the queue is bound.
+    #[arg(long)]
+    ready: bool,
 }
 
 fn main() {
@@ -71,6 +74,9 @@ fn run(args: &Args) -> Result<(), String> {
     queue
         .bind(args.queue)
         .map_err(|e| format!("cannot bind queue {}: {e}", args.queue))?;
+    if args.ready {
+        reconmap_lab::announce_ready()?;
+    }
     eprintln!(
         "reconmap-icmp-forge: queue {}, mode {:?}, from {}, port {}, match {:?}",
         args.queue, args.mode, args.from, args.port, args.needle

@@ -146,11 +146,7 @@ fn run(args: Args) -> Result<(), String> {
         .bind(args.queue)
         .map_err(|e| format!("cannot bind queue {}: {e}", args.queue))?;
     if args.ready {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "ready")
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("stdout: {e}"))?;
+        reconmap_lab::announce_ready()?;
     }
     loop {
         let mut msg = queue.recv().map_err(|e| format!("receive: {e}"))?;

@@ -65,11 +65,7 @@ fn run(args: Args) -> Result<(), String> {
     let listener = TcpListener::bind((args.listen, args.port))
         .map_err(|e| format!("listen on {}:{}: {e}", args.listen, args.port))?;
     if args.ready {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "ready")
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("stdout: {e}"))?;
+        reconmap_lab::announce_ready()?;
     }
     let cfg = RelayConfig {
         starttls: args.starttls,

@@ -1,12 +1,13 @@
-//! Forged ICMP Time Exceeded messages quoting a captured client segment, one recipe per mode.
+//! Forged ICMP Time Exceeded messages quoting a client segment, one recipe per
+//! [`ForgeMode`]: what the lab's `reconmap-icmp-forge` sends and the simulator repeats.
 //!
 //! Everything here works on bytes: the malformed quotes cannot be expressed by a parser's
-//! validated types. The captured segment comes from the kernel (NFQUEUE), but is still
-//! checked before any field is read.
+//! validated types. The segment is checked before any field is read.
 use std::net::Ipv4Addr;
 
+use super::ForgeMode as Mode;
+use crate::seeded::SeededRng;
 use etherparse::{IpNumber, Ipv4Slice, TcpSlice};
-use reconmap_lab::seeded::SeededRng;
 
 /// ICMP type Time Exceeded, code "TTL exceeded in transit".
 const TIME_EXCEEDED: u8 = 11;
@@ -16,31 +17,6 @@ pub const MAX_QUOTE: usize = 548;
 const ICMP_TOS: u8 = 0xc0;
 /// TTL of the forged datagrams.
 const OUTER_TTL: u8 = 64;
-
-/// What to forge for each captured segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// One message: the quote of the segment (as a router where its TTL ran out would send
-    /// it: TTL 1, header checksum fixed) but with a random IP ID, so it matches no probe.
-    WrongId,
-    /// Two messages with a correct quote and a bad RFC 4884 length (ICMP byte 5, in 32-bit
-    /// words): 255 (1,020 bytes, longer than the message), then 3 (12 bytes: an extension
-    /// would start in the middle of the quoted IP header).
-    #[value(name = "bad-rfc4884")]
-    BadRfc4884,
-    /// Three messages with a broken inner header: the quote cut to the first 12 bytes of the
-    /// IP header; IHL 15 (60 bytes) with only 28 bytes quoted; total length 0xffff with the
-    /// whole segment quoted. Inner header checksums are valid for the bytes given.
-    TruncatedInner,
-    /// One message whose quote has the segment's addresses but protocol 17 (UDP).
-    WrongProto,
-    /// One message claiming that the segment's payload was rewritten: `STARTTLS` (any case;
-    /// else the first 8 payload bytes) becomes `XXXXXXXX`, TCP checksum fixed as a rewriting
-    /// box would. Use a --from address that is not on the path: a forged "box".
-    ModifiedPayload,
-    /// --count messages, each a correct-looking quote with its own random IP ID.
-    Flood,
-}
 
 /// The client segment to answer: the datagram and where its parts are.
 #[derive(Debug, Clone, PartialEq, Eq)]
