@@ -1,0 +1,431 @@
+//! Loading records: JSON Lines files (one record per line, as `reconmap scan` writes), or a
+//! JSON object or array (what `reconmap probe --json` prints, pretty-printed or not), from any
+//! number of files (shards, vantage points). Bad lines are counted and kept with `file:line`;
+//! only a load where nothing at all is read fails. A scan's metadata side file
+//! (`FILE.meta.json`) is read when it sits next to an input.
+use crate::model::Record;
+use crate::ReportError;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+/// Bad lines kept with their reason (all are counted).
+pub const MAX_BAD_LINES_KEPT: usize = 1000;
+
+/// All loaded records with where they came from.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub records: Vec<Record>,
+    pub inputs: Vec<InputFile>,
+    /// The first [`MAX_BAD_LINES_KEPT`] bad lines.
+    pub bad_lines: Vec<BadLine>,
+    /// Every bad line, kept or not.
+    pub bad_line_count: usize,
+    /// Scan metadata side files found next to the inputs.
+    pub metas: Vec<ScanMeta>,
+}
+
+/// One input file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub records: usize,
+    pub bad_lines: usize,
+}
+
+/// A line (or JSON value) that did not load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    pub path: PathBuf,
+    /// 1-based.
+    pub line: usize,
+    pub error: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.error)
+    }
+}
+
+/// A scan's metadata (`reconmap scan` writes `RESULTS.meta.json`), flattened to key/value
+/// pairs (`stats.finished = 98`) so that fields added later show up too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanMeta {
+    pub path: PathBuf,
+    pub fields: Vec<(String, String)>,
+}
+
+impl ScanMeta {
+    /// The value of a top-level or dotted key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Dataset {
+    /// A dataset of records given as JSON values (tests, benchmarks, synthetic data). Values
+    /// that are not records count as bad lines of the pseudo-file `<memory>`.
+    pub fn from_values(values: impl IntoIterator<Item = Value>) -> Self {
+        let mut d = Dataset::default();
+        let path = PathBuf::from("<memory>");
+        let mut input = InputFile {
+            path: path.clone(),
+            records: 0,
+            bad_lines: 0,
+        };
+        for (i, v) in values.into_iter().enumerate() {
+            d.accept_value(v, &path, i + 1, &mut input);
+        }
+        d.inputs.push(input);
+        d
+    }
+
+    fn bad(&mut self, input: &mut InputFile, line: usize, error: impl Into<String>) {
+        input.bad_lines += 1;
+        self.bad_line_count += 1;
+        if self.bad_lines.len() < MAX_BAD_LINES_KEPT {
+            self.bad_lines.push(BadLine {
+                path: input.path.clone(),
+                line,
+                error: error.into(),
+            });
+        }
+    }
+
+    fn accept_record(&mut self, r: Record, input: &mut InputFile, line: usize) {
+        if r.target.as_deref().is_none_or(str::is_empty) {
+            self.bad(input, line, "record has no `target`");
+            return;
+        }
+        input.records += 1;
+        self.records.push(r);
+    }
+
+    fn accept_value(&mut self, v: Value, path: &Path, line: usize, input: &mut InputFile) {
+        match v {
+            Value::Object(_) if looks_like_meta(&v) => {
+                self.metas.push(ScanMeta {
+                    path: path.to_path_buf(),
+                    fields: flatten(&v),
+                });
+            }
+            Value::Object(_) => match serde_json::from_value::<Record>(v) {
+                Ok(r) => self.accept_record(r, input, line),
+                Err(e) => self.bad(input, line, e.to_string()),
+            },
+            Value::Array(items) => {
+                for item in items {
+                    self.accept_value(item, path, line, input);
+                }
+            }
+            other => self.bad(
+                input,
+                line,
+                format!("expected a JSON object, found {}", kind(&other)),
+            ),
+        }
+    }
+}
+
+/// Loads every file; bad lines are counted, not fatal, unless no record loads at all.
+pub fn load_inputs(paths: &[PathBuf]) -> Result<Dataset, ReportError> {
+    if paths.is_empty() {
+        return Err(ReportError::NoInputs);
+    }
+    let mut d = Dataset::default();
+    let mut metas_seen = BTreeSet::new();
+    for path in paths {
+        let mut input = InputFile {
+            path: path.clone(),
+            records: 0,
+            bad_lines: 0,
+        };
+        let file = File::open(path).map_err(|source| ReportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        load_reader(&mut d, BufReader::new(file), &mut input).map_err(|source| {
+            ReportError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        d.inputs.push(input);
+        let meta_path = PathBuf::from(format!("{}.meta.json", path.display()));
+        if meta_path.is_file() && metas_seen.insert(meta_path.clone()) {
+            load_meta(&mut d, &meta_path);
+        }
+    }
+    if d.records.is_empty() {
+        let first = d
+            .bad_lines
+            .first()
+            .map(|b| format!(": {b}"))
+            .unwrap_or_default();
+        return Err(ReportError::NothingLoaded {
+            files: paths.len(),
+            bad: d.bad_line_count,
+            first,
+        });
+    }
+    Ok(d)
+}
+
+/// Reads one file: as a stream of JSON values when it opens like pretty-printed JSON or an
+/// array, else line by line (JSON Lines, where one bad line spoils nothing else).
+fn load_reader<R: BufRead>(
+    d: &mut Dataset,
+    mut r: R,
+    input: &mut InputFile,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    // The first non-blank line decides the format.
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if !buf.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+    }
+    // Pretty-printed JSON opens with a line holding only `{`, or with `[`.
+    let trimmed = buf.trim_ascii();
+    let stream_mode = trimmed == b"{" || trimmed.first() == Some(&b'[');
+    if !stream_mode {
+        load_line(d, &buf, input, line_no);
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf)? == 0 {
+                return Ok(());
+            }
+            line_no += 1;
+            if !buf.iter().all(u8::is_ascii_whitespace) {
+                load_line(d, &buf, input, line_no);
+            }
+        }
+    }
+    let first_line = line_no;
+    let stream = Cursor::new(std::mem::take(&mut buf)).chain(r);
+    let values = serde_json::Deserializer::from_reader(stream).into_iter::<Value>();
+    for v in values {
+        match v {
+            Ok(v) => d.accept_value(v, &input.path.clone(), first_line, input),
+            Err(e) if e.is_io() => return Err(std::io::Error::other(e)),
+            Err(e) => {
+                // A JSON syntax error: the rest of the stream cannot be resynchronised.
+                let line = first_line + e.line().saturating_sub(1);
+                d.bad(input, line, format!("{e} (rest of file skipped)"));
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn starts_with(buf: &[u8], c: u8) -> bool {
+    buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&c)
+}
+
+fn load_line(d: &mut Dataset, line: &[u8], input: &mut InputFile, line_no: usize) {
+    if !starts_with(line, b'{') {
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => d.accept_value(v, &input.path.clone(), line_no, input),
+            Err(e) => d.bad(input, line_no, e.to_string()),
+        }
+        return;
+    }
+    match serde_json::from_slice::<Record>(line) {
+        Ok(r) if r.target.is_none() => {
+            // Maybe a scan's metadata object given as an input.
+            match serde_json::from_slice::<Value>(line) {
+                Ok(v) if looks_like_meta(&v) => {
+                    d.accept_value(v, &input.path.clone(), line_no, input)
+                }
+                _ => d.accept_record(r, input, line_no),
+            }
+        }
+        Ok(r) => d.accept_record(r, input, line_no),
+        Err(e) => d.bad(input, line_no, e.to_string()),
+    }
+}
+
+fn load_meta(d: &mut Dataset, path: &Path) {
+    let parsed = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(v @ Value::Object(_)) => d.metas.push(ScanMeta {
+            path: path.to_path_buf(),
+            fields: flatten(&v),
+        }),
+        Ok(_) => d.metas.push(ScanMeta {
+            path: path.to_path_buf(),
+            fields: vec![("error".into(), "not a JSON object".into())],
+        }),
+        Err(e) => d.metas.push(ScanMeta {
+            path: path.to_path_buf(),
+            fields: vec![("error".into(), e)],
+        }),
+    }
+}
+
+/// A scan metadata object rather than a record: it has `args` and no `target`.
+fn looks_like_meta(v: &Value) -> bool {
+    v.get("target").is_none() && v.get("args").is_some() && v.get("tool").is_some()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Flattens an object to `key.sub = value` pairs; lists of scalars are joined with spaces.
+fn flatten(v: &Value) -> Vec<(String, String)> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+                let joined = items.iter().map(scalar).collect::<Vec<_>>().join(" ");
+                out.push((prefix.to_string(), joined));
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(&format!("{prefix}.{i}"), item, out);
+                }
+            }
+            other => out.push((prefix.to_string(), scalar(other))),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    out
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Dataset {
+        let mut d = Dataset::default();
+        let mut input = InputFile {
+            path: PathBuf::from("t.jsonl"),
+            records: 0,
+            bad_lines: 0,
+        };
+        load_reader(&mut d, Cursor::new(text.as_bytes().to_vec()), &mut input).unwrap();
+        d.inputs.push(input);
+        d
+    }
+
+    #[test]
+    fn test_jsonl_with_bad_lines() {
+        let d = load_str(concat!(
+            r#"{"target":"192.0.2.1:25","verdict":"clean"}"#,
+            "\n\n",
+            "{not json\n",
+            r#"{"verdict":"clean"}"#,
+            "\n",
+            "42\n",
+            r#"{"target":"192.0.2.2:25","verdict":"stripped"}"#,
+            "\n"
+        ));
+        assert_eq!(d.records.len(), 2);
+        assert_eq!(d.bad_line_count, 3);
+        let lines: Vec<usize> = d.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![3, 4, 5]);
+        assert!(d.bad_lines[1].error.contains("target"));
+        assert!(d.bad_lines[0].to_string().starts_with("t.jsonl:3: "));
+        assert_eq!(d.inputs[0].records, 2);
+    }
+
+    #[test]
+    fn test_pretty_object_and_array() {
+        let pretty = "{\n  \"target\": \"192.0.2.1:25\",\n  \"verdict\": \"clean\"\n}\n";
+        assert_eq!(load_str(pretty).records.len(), 1);
+        let array = "[\n {\"target\": \"192.0.2.1:25\"},\n {\"target\": \"192.0.2.2:25\"}, 7\n]\n";
+        let d = load_str(array);
+        assert_eq!(d.records.len(), 2);
+        assert_eq!(d.bad_line_count, 1);
+        let two_pretty = format!("{pretty}{pretty}");
+        assert_eq!(load_str(&two_pretty).records.len(), 2);
+    }
+
+    #[test]
+    fn test_broken_pretty_json_reports_line() {
+        let text = "{\n \"target\": \"192.0.2.1:25\"\n}\n{\n \"target\": ,\n}\n";
+        let d = load_str(text);
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.bad_line_count, 1);
+        assert_eq!(d.bad_lines[0].line, 5);
+    }
+
+    #[test]
+    fn test_meta_object_is_not_a_bad_line() {
+        let d = load_str(
+            r#"{"tool":"reconmap","args":["reconmap","scan"],"seed":7,"stats":{"finished":3}}"#,
+        );
+        assert!(d.records.is_empty());
+        assert_eq!(d.bad_line_count, 0);
+        assert_eq!(d.metas[0].get("seed"), Some("7"));
+        assert_eq!(d.metas[0].get("stats.finished"), Some("3"));
+        assert_eq!(d.metas[0].get("args"), Some("reconmap scan"));
+    }
+
+    #[test]
+    fn test_invalid_utf8_line_is_bad_not_fatal() {
+        let mut bytes = br#"{"target":"192.0.2.1:25"}"#.to_vec();
+        bytes.extend_from_slice(b"\n{\"target\":\"\xff\xfe\"}\n");
+        let mut d = Dataset::default();
+        let mut input = InputFile {
+            path: PathBuf::from("x"),
+            records: 0,
+            bad_lines: 0,
+        };
+        load_reader(&mut d, Cursor::new(bytes), &mut input).unwrap();
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.bad_line_count, 1);
+    }
+
+    #[test]
+    fn test_from_values() {
+        let d = Dataset::from_values(vec![
+            serde_json::json!({"target": "192.0.2.1:25"}),
+            serde_json::json!("x"),
+        ]);
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.bad_line_count, 1);
+    }
+}
