@@ -9,3 +9,4 @@ pub mod model;
 
 pub use error::ReportError;
 pub use load::{load_inputs, BadLine, Dataset, InputFile, ScanMeta, MAX_BAD_LINES_KEPT};
+pub mod synthetic;
