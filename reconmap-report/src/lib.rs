@@ -9,4 +9,5 @@ pub mod model;
 
 pub use error::ReportError;
 pub use load::{load_inputs, BadLine, Dataset, InputFile, ScanMeta, MAX_BAD_LINES_KEPT};
+pub mod summary;
 pub mod synthetic;

@@ -3,10 +3,10 @@
 //! number of files (shards, vantage points). Bad lines are counted and kept with `file:line`;
 //! only a load where nothing at all is read fails. A scan's metadata side file
 //! (`FILE.meta.json`) is read when it sits next to an input.
-use crate::model::Record;
+use crate::model::{Record, Vantage};
 use crate::ReportError;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
@@ -84,7 +84,40 @@ impl Dataset {
             d.accept_value(v, &path, i + 1, &mut input);
         }
         d.inputs.push(input);
+        d.name_vantages();
         d
+    }
+
+    /// Records without a `vantage` (older schema) take the vantage name that other records of
+    /// the same prober address carry, when exactly one name is known for that address.
+    pub fn name_vantages(&mut self) {
+        let mut names: HashMap<String, BTreeSet<(String, Option<u32>)>> = HashMap::new();
+        for r in &self.records {
+            if let (Some(v), Some(prober)) = (&r.vantage, r.prober_addr()) {
+                if let Some(name) = &v.name {
+                    names
+                        .entry(prober.to_string())
+                        .or_default()
+                        .insert((name.clone(), v.asn));
+                }
+            }
+        }
+        for r in &mut self.records {
+            if r.vantage.as_ref().is_some_and(|v| v.name.is_some()) {
+                continue;
+            }
+            let Some(prober) = r.prober_addr() else {
+                continue;
+            };
+            let known = names.get(prober).filter(|n| n.len() == 1);
+            if let Some((name, asn)) = known.and_then(|n| n.first()) {
+                r.vantage = Some(Vantage {
+                    name: Some(name.clone()),
+                    prober: Some(prober.to_string()),
+                    asn: *asn,
+                });
+            }
+        }
     }
 
     fn bad(&mut self, input: &mut InputFile, line: usize, error: impl Into<String>) {
@@ -163,6 +196,7 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Dataset, ReportError> {
             load_meta(&mut d, &meta_path);
         }
     }
+    d.name_vantages();
     if d.records.is_empty() {
         let first = d
             .bad_lines
@@ -347,6 +381,7 @@ mod tests {
         };
         load_reader(&mut d, Cursor::new(text.as_bytes().to_vec()), &mut input).unwrap();
         d.inputs.push(input);
+        d.name_vantages();
         d
     }
 
@@ -417,6 +452,19 @@ mod tests {
         load_reader(&mut d, Cursor::new(bytes), &mut input).unwrap();
         assert_eq!(d.records.len(), 1);
         assert_eq!(d.bad_line_count, 1);
+    }
+
+    #[test]
+    fn test_older_records_take_the_vantage_name_of_their_prober() {
+        let d = Dataset::from_values(vec![
+            serde_json::json!({"target": "192.0.2.1:25", "prober": "198.51.100.1",
+                "vantage": {"name": "home", "prober": "198.51.100.1", "asn": 64496}}),
+            serde_json::json!({"target": "192.0.2.2:25", "prober": "198.51.100.1"}),
+            serde_json::json!({"target": "192.0.2.3:25", "prober": "198.51.100.2"}),
+        ]);
+        let names: Vec<&str> = d.records.iter().map(|r| r.vantage_name()).collect();
+        assert_eq!(names, vec!["home", "home", "198.51.100.2"]);
+        assert_eq!(d.records[1].vantage_asn(), Some(64496));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 mod attribution;
 mod lenient;
 mod record;
+mod segment;
 mod verdict;
 
 pub use attribution::{AttributionClass, Placement};
@@ -9,4 +10,5 @@ pub use record::{
     Attribution, Certificate, FieldChange, Hop, HopRef, Record, Reply, Rst, Segment, ServerHello,
     Smtp, Tcp, Tls, TlsFailure, Vantage,
 };
+pub use segment::SegmentEnd;
 pub use verdict::{verdict_info, VerdictInfo, VerdictKind};
