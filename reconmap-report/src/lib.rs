@@ -9,5 +9,7 @@ pub mod model;
 
 pub use error::ReportError;
 pub use load::{load_inputs, BadLine, Dataset, InputFile, ScanMeta, MAX_BAD_LINES_KEPT};
+pub mod escape;
+pub mod map;
 pub mod summary;
 pub mod synthetic;
