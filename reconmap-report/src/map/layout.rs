@@ -8,7 +8,11 @@ use std::collections::BTreeSet;
 /// Pixel geometry of the map.
 pub const COLUMN_TOP: f64 = 48.0;
 pub const ROW_HEIGHT: f64 = 66.0;
-pub const MARGIN_X: f64 = 90.0;
+pub const MARGIN_X: f64 = 75.0;
+/// Width the layout aims at (columns closer together, down to `MIN_DX`, to fit it).
+const TARGET_WIDTH: f64 = 1420.0;
+const MIN_DX: f64 = 118.0;
+const MAX_DX: f64 = 170.0;
 
 #[derive(Clone, Debug)]
 pub struct Column {
@@ -146,7 +150,7 @@ pub fn layout(view: &MapView) -> Layout {
 
     let max_rows = cols.iter().map(Vec::len).max().unwrap_or(1).max(1);
     let dx = if ncols > 1 {
-        (1500.0 / (ncols as f64 - 1.0)).clamp(125.0, 175.0)
+        ((TARGET_WIDTH - 2.0 * MARGIN_X) / (ncols as f64 - 1.0)).clamp(MIN_DX, MAX_DX)
     } else {
         150.0
     };

@@ -88,7 +88,7 @@ fn tooltip(n: &ViewNode, names: &AsNames) -> String {
 /// The label lines under a node.
 fn label_lines(n: &ViewNode, names: &AsNames) -> Vec<(String, &'static str)> {
     let as_line = |asn: Option<u32>| {
-        asn.map(|a| truncate(&names.label(a), 24).into_owned())
+        asn.map(|a| truncate(&names.label(a), 22).into_owned())
             .unwrap_or_default()
     };
     let mut lines = match &n.kind {
@@ -110,7 +110,7 @@ fn label_lines(n: &ViewNode, names: &AsNames) -> Vec<(String, &'static str)> {
             ),
             (
                 asn.and_then(|a| names.name(a))
-                    .map(|s| truncate(s, 24).into_owned())
+                    .map(|s| truncate(s, 22).into_owned())
                     .unwrap_or_default(),
                 "lbl-as",
             ),

@@ -332,7 +332,14 @@ fn tls_facts(rng: &mut Rng, host: &str, outcome: Outcome) -> Value {
     } else {
         ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256")
     };
-    let leaf = |issuer: &str, rng: &mut Rng| {
+    // One certificate per host, whichever vantage point sees it.
+    let sha = {
+        let mut h = Rng::new(host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |a, b| {
+            (a ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }));
+        h.hex(64)
+    };
+    let leaf = |issuer: &str, _rng: &mut Rng| {
         json!({
             "subject": format!("CN={host}"),
             "issuer": issuer,
@@ -341,7 +348,7 @@ fn tls_facts(rng: &mut Rng, host: &str, outcome: Outcome) -> Value {
             "not_after": "2026-11-30T00:00:00Z",
             "key_type": if modern { "ECDSA" } else { "RSA" },
             "key_bits": if modern { 256 } else { 2048 },
-            "sha256": rng.hex(64),
+            "sha256": sha,
         })
     };
     let hello = json!({"version": version, "cipher": cipher});
