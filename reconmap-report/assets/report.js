@@ -445,6 +445,9 @@
     body.setAttribute('data-ready', '1');
   }
 
+  // `#view=map`: only the header and the map (for screenshots and projectors).
+  if (/(^#|&)view=map(&|$)/.test(location.hash)) document.body.classList.add('view-map');
+
   loadData().then(start).catch(function (e) {
     if (window.__reconmapError) window.__reconmapError('report data: ' + (e && e.stack ? e.stack : e));
     var l = $('targets-loading');

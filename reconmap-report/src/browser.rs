@@ -277,10 +277,12 @@ impl Browser {
     }
 }
 
-/// A screenshot of a report (1600×1800 window, the top of the page) as PNG.
+/// A PNG of a report's map: the page in its `#view=map` mode (title, legend, map and its
+/// notes only) in a 1600×1000 window.
 pub fn screenshot(html_path: &Path, png_path: &Path) -> Result<(), BrowserError> {
     let opts = LoadOptions {
-        window: (1600, 1800),
+        window: (1600, 1000),
+        fragment: Some("view=map".into()),
         ..LoadOptions::default()
     };
     Browser::find()?

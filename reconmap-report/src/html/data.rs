@@ -159,7 +159,7 @@ fn opt_i(v: Option<u32>) -> i64 {
 fn fixed(v: Option<f64>, scale: f64) -> i64 {
     match v {
         // Bounded before the cast: RTTs and times are far below 2^53.
-        Some(x) if x.is_finite() && x >= 0.0 && x < 1e12 => (x * scale).round() as i64,
+        Some(x) if (0.0..1e12).contains(&x) => (x * scale).round() as i64,
         _ => -1,
     }
 }

@@ -4,7 +4,6 @@
 //! are static HTML; the per-target table is rendered by the page's script from compact
 //! columnar data, optionally gzip-compressed.
 mod data;
-mod view;
 
 use crate::escape::json_in_script;
 use crate::map::{render_map, MapOptions};
@@ -57,21 +56,21 @@ struct Page<'a> {
     data: String,
     data_encoding: &'static str,
     record_count: usize,
-    cards: Vec<view::Card>,
-    verdicts: Vec<view::VerdictView>,
-    vantages: Vec<view::VantageView>,
-    inputs: Vec<view::InputView>,
+    cards: Vec<crate::view::Card>,
+    verdicts: Vec<crate::view::VerdictView>,
+    vantages: Vec<crate::view::VantageView>,
+    inputs: Vec<crate::view::InputView>,
     bad_lines: Vec<String>,
     bad_line_count: usize,
     bad_lines_hidden: usize,
-    metas: Vec<view::MetaView>,
-    attribution: view::AttrView,
-    top_ases: Vec<view::AsView>,
-    top_hops: Vec<view::HopView>,
+    metas: Vec<crate::view::MetaView>,
+    attribution: crate::view::AttrView,
+    top_ases: Vec<crate::view::AsView>,
+    top_hops: Vec<crate::view::HopView>,
     map_svg: String,
     map_summary: String,
     map_notes: Vec<String>,
-    compare: view::CompareView,
+    compare: crate::view::CompareView,
 }
 
 /// Bad lines listed on the page (all are counted).
@@ -133,13 +132,13 @@ pub fn render_html(d: &Dataset, opts: &HtmlOptions) -> Result<String, ReportErro
         data,
         data_encoding,
         record_count: d.records.len(),
-        cards: view::cards(d, &summary),
-        verdicts: view::verdicts(&summary),
-        vantages: view::vantages(&summary),
+        cards: crate::view::cards(d, &summary),
+        verdicts: crate::view::verdicts(&summary),
+        vantages: crate::view::vantages(&summary),
         inputs: d
             .inputs
             .iter()
-            .map(|i| view::InputView {
+            .map(|i| crate::view::InputView {
                 path: i.path.display().to_string(),
                 records: i.records,
                 bad: i.bad_lines,
@@ -153,14 +152,14 @@ pub fn render_html(d: &Dataset, opts: &HtmlOptions) -> Result<String, ReportErro
             .collect(),
         bad_line_count: d.bad_line_count,
         bad_lines_hidden: d.bad_line_count.saturating_sub(BAD_LINES_SHOWN),
-        metas: view::metas(d),
-        attribution: view::attribution(&summary),
-        top_ases: view::top_ases(&summary, opts.max_table_rows),
-        top_hops: view::top_hops(&summary, opts.max_table_rows),
+        metas: crate::view::metas(d),
+        attribution: crate::view::attribution(&summary),
+        top_ases: crate::view::top_ases(&summary, opts.max_table_rows),
+        top_hops: crate::view::top_hops(&summary, opts.max_table_rows),
         map_svg: map.svg,
         map_summary,
         map_notes: map.notes,
-        compare: view::comparison(&summary, opts.max_diff_rows),
+        compare: crate::view::comparison(&summary, opts.max_diff_rows),
     };
     Ok(page.render()?)
 }

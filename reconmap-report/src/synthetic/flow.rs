@@ -72,7 +72,7 @@ impl Flow<'_> {
             transits.get(usize::try_from(pick % transits.len().max(1) as u64).unwrap_or(0));
 
         // The path, router by router.
-        let ecmp_taken = v.ecmp.is_some() && mix(&[self.target_id, 17]) % 4 == 0;
+        let ecmp_taken = v.ecmp.is_some() && mix(&[self.target_id, 17]).is_multiple_of(4);
         let mut path: Vec<&Router> = v.routers.iter().collect();
         if let (true, Some((i, alt))) = (ecmp_taken, &v.ecmp) {
             if let Some(slot) = path.get_mut(*i) {
@@ -230,12 +230,7 @@ fn segment(
     legacy: bool,
 ) -> (Value, Value, Option<u32>, Option<u32>) {
     let intact = |h: &SeenHop<'_>| matches!(h.payload, "intact" | "checksum_changed");
-    let after = hops
-        .iter()
-        .enumerate()
-        .take(pos)
-        .filter(|(_, h)| intact(h))
-        .next_back();
+    let after = hops.iter().enumerate().take(pos).rfind(|(_, h)| intact(h));
     let (after_v, after_asn) = match after {
         Some((i, h)) => (hop_ref(h, i + 1, legacy), Some(h.router.asn)),
         None if legacy => (json!({"ttl": 0, "addr": prober.0}), Some(prober.1)),

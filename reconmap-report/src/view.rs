@@ -1,5 +1,5 @@
-//! View models of the static parts of the page: every value preformatted as text; the
-//! template escapes all of it.
+//! View models of the summary, shared by the HTML page (whose template escapes every value)
+//! and the Markdown report (which escapes every cell): every value preformatted as text.
 use crate::model::AttributionClass;
 use crate::summary::{percent, Difference, Summary};
 use crate::Dataset;
