@@ -35,7 +35,7 @@
 
   // ---- state in the URL hash: #q=..&verdict=..&vantage=..&as=..&class=..&diff=1&page=..&open=..
   function defaults() {
-    return { q: '', verdict: '', vantage: '', as: 0, cls: '', diff: false, page: 0, open: -1, size: 50 };
+    return { q: '', verdict: '', vantage: '', as: 0, cls: '', diff: false, page: 0, open: -1, size: 50, view: '' };
   }
   function readHash() {
     var x = defaults();
@@ -53,7 +53,8 @@
       else if (k === 'class') x.cls = v;
       else if (k === 'diff') x.diff = v === '1';
       else if (k === 'page') x.page = Math.max(0, (parseInt(v, 10) || 1) - 1);
-      else if (k === 'open') x.open = isNaN(parseInt(v, 10)) ? -1 : parseInt(v, 10);
+      else if (k === 'open') x.open = (parseInt(v, 10) || 0) - 1;  // the row's # (1-based)
+      else if (k === 'view') x.view = v;
       else if (k === 'size') x.size = [25, 50, 100, 250].indexOf(+v) >= 0 ? +v : 50;
     });
     return x;
@@ -67,8 +68,9 @@
     if (st.cls) parts.push('class=' + encodeURIComponent(st.cls));
     if (st.diff) parts.push('diff=1');
     if (st.page) parts.push('page=' + (st.page + 1));
-    if (st.open >= 0) parts.push('open=' + st.open);
+    if (st.open >= 0) parts.push('open=' + (st.open + 1));
     if (st.size !== 50) parts.push('size=' + st.size);
+    if (st.view) parts.push('view=' + encodeURIComponent(st.view));
     var h = parts.length ? '#' + parts.join('&') : ' ';
     try { history.replaceState(null, '', h === ' ' ? location.pathname + location.search : h); } catch (e) { /* file:// may refuse */ }
   }
@@ -152,7 +154,7 @@
       tr.appendChild(el('td', 'num', i + 1));
       tr.appendChild(el('td', 'mono', s(C.t[i])));
       tr.appendChild(el('td', '', D.vantages[C.va[i]] ? D.vantages[C.va[i]].name : ''));
-      var tdv = el('td');
+      var tdv = el('td', 'nowrap');
       tdv.appendChild(verdictPill(i));
       if (C.df[i]) tdv.appendChild(el('span', 'diffmark', C.df[i] === 1 ? ' ≠' : ' ≈'));
       tr.appendChild(tdv);
@@ -389,7 +391,7 @@
     fa.addEventListener('change', function () { st.as = parseInt(fa.value, 10) || 0; st.page = 0; update(); });
     $('f-diff').addEventListener('change', function () { st.diff = $('f-diff').checked; st.page = 0; update(); });
     $('f-size').addEventListener('change', function () { st.size = +$('f-size').value || 50; st.page = 0; update(); });
-    $('f-reset').addEventListener('click', function () { st = defaults(); syncControls(); update(); });
+    $('f-reset').addEventListener('click', function () { var view = st.view; st = defaults(); st.view = view; syncControls(); update(); });
     $('prev').addEventListener('click', function () { if (st.page > 0) { st.page--; st.open = -1; renderRows(); writeHash(); } });
     $('next').addEventListener('click', function () { st.page++; st.open = -1; renderRows(); writeHash(); });
     $('rows').addEventListener('click', function (e) {
@@ -445,8 +447,14 @@
     body.setAttribute('data-ready', '1');
   }
 
-  // `#view=map`: only the header and the map (for screenshots and projectors).
-  if (/(^#|&)view=map(&|$)/.test(location.hash)) document.body.classList.add('view-map');
+  // `#view=map` (or run, answer, compare, targets): only the header and that section, for
+  // screenshots, projectors and shared links.
+  var only = /(?:^#|&)view=(run|answer|map|compare|targets)(?:&|$)/.exec(location.hash);
+  if (only) {
+    document.body.classList.add('view-only');
+    var section = $('sec-' + only[1]);
+    if (section) section.classList.add('shown');
+  }
 
   loadData().then(start).catch(function (e) {
     if (window.__reconmapError) window.__reconmapError('report data: ' + (e && e.stack ? e.stack : e));

@@ -248,7 +248,7 @@ fn test_filter_and_drill_down_from_the_url() {
     let html = dir.0.join("report.html");
     std::fs::write(&html, render_html(&d, &HtmlOptions::default()).unwrap()).unwrap();
     let opts = LoadOptions {
-        fragment: Some("verdict=stripped&q=198.18.1.2&open=1".into()),
+        fragment: Some("verdict=stripped&q=198.18.1.2&open=2".into()),
         ..LoadOptions::default()
     };
     let dom = browser().dump_dom(&html, &opts).unwrap().stdout;
@@ -285,7 +285,7 @@ fn test_hostile_text_stays_text() {
         };
         std::fs::write(&html, render_html(&d, &opts).unwrap()).unwrap();
         let load = LoadOptions {
-            fragment: Some("q=198.18.1.2&open=1".into()),
+            fragment: Some("q=198.18.1.2&open=2".into()),
             ..LoadOptions::default()
         };
         let dom = browser().dump_dom(&html, &load).unwrap().stdout;
