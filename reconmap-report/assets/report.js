@@ -456,7 +456,7 @@
     if (section) section.classList.add('shown');
   }
 
-  loadData().then(start).catch(function (e) {
+  Promise.resolve().then(loadData).then(start).catch(function (e) {
     if (window.__reconmapError) window.__reconmapError('report data: ' + (e && e.stack ? e.stack : e));
     var l = $('targets-loading');
     if (l) l.textContent = 'The per-target table could not be built: ' + e;

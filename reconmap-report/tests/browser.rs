@@ -265,6 +265,80 @@ fn test_filter_and_drill_down_from_the_url() {
 }
 
 #[test]
+fn test_as_filter_matches_hop_ases() {
+    let dir = TempDir::new("asfilter");
+    let d = reconmap_report::Dataset::from_values(small_dataset());
+    let html = dir.0.join("report.html");
+    std::fs::write(&html, render_html(&d, &HtmlOptions::default()).unwrap()).unwrap();
+    // AS64501 appears only as a hop of lab-b's two paths.
+    let opts = LoadOptions {
+        fragment: Some("as=64501".into()),
+        ..LoadOptions::default()
+    };
+    let dom = browser().dump_dom(&html, &opts).unwrap().stdout;
+    assert_no_script_errors(&dom);
+    assert_eq!(body_attr(&dom, "data-rows-matching").as_deref(), Some("2"));
+    let rows = element_inner(&dom, "rows").unwrap();
+    assert!(rows.contains("198.18.1.4:25") && !rows.contains("198.18.1.2:25"));
+    // Where the box is: transit.
+    let opts = LoadOptions {
+        fragment: Some("class=transit".into()),
+        ..LoadOptions::default()
+    };
+    let dom = browser().dump_dom(&html, &opts).unwrap().stdout;
+    assert_eq!(body_attr(&dom, "data-rows-matching").as_deref(), Some("3"));
+}
+
+#[test]
+fn test_sparse_and_unknown_records_render() {
+    let dir = TempDir::new("sparse");
+    let d = reconmap_report::Dataset::from_values(vec![
+        json!({"target": "192.0.2.1:25"}),
+        json!({"target": "[2001:db8::25]:25", "prober": "2001:db8::1", "verdict": "quantum_downgrade",
+            "segment": {"after": {"ttl": 0, "addr": "2001:db8::1"}, "at": null},
+            "hops": [{"ttl": 1, "addr": null}, {"ttl": 2, "addr": "2001:db8::2", "payload": "checksum_changed"}],
+            "tls": {"chain": [{}], "failure": {"step": "hello"}}, "smtp": {}, "tcp": {"rsts": [{}]}}),
+    ]);
+    let html = dir.0.join("report.html");
+    std::fs::write(&html, render_html(&d, &HtmlOptions::default()).unwrap()).unwrap();
+    for open in ["1", "2"] {
+        let opts = LoadOptions {
+            fragment: Some(format!("open={open}")),
+            ..LoadOptions::default()
+        };
+        let dom = browser().dump_dom(&html, &opts).unwrap().stdout;
+        assert_no_script_errors(&dom);
+        assert!(dom.contains(r#"<tr class="detail">"#), "row {open} opens");
+        assert!(dom.contains("quantum_downgrade"));
+    }
+}
+
+#[test]
+fn test_script_errors_are_recorded() {
+    // A page whose data cannot be decoded must say so in #script-errors (so the other tests'
+    // "no script error" checks can fail).
+    let dir = TempDir::new("errors");
+    let d = reconmap_report::Dataset::from_values(small_dataset());
+    let page = render_html(&d, &HtmlOptions::default()).unwrap().replace(
+        r#"data-encoding="gzip+base64">"#,
+        r#"data-encoding="gzip+base64">!!"#,
+    );
+    let html = dir.0.join("report.html");
+    std::fs::write(&html, page).unwrap();
+    let dom = browser()
+        .dump_dom(&html, &LoadOptions::default())
+        .unwrap()
+        .stdout;
+    let errors = element_inner(&dom, "script-errors").unwrap();
+    assert!(errors.contains("report data"), "{errors}");
+    assert_eq!(body_attr(&dom, "data-ready").as_deref(), Some("error"));
+    assert!(
+        dom.contains(r#"<div id="script-error-notice">"#),
+        "notice shown"
+    );
+}
+
+#[test]
 fn test_hostile_text_stays_text() {
     let dir = TempDir::new("hostile");
     let mut records = small_dataset();
