@@ -1,6 +1,6 @@
 //! Loading records: JSON Lines files (one record per line, as `reconmap scan` writes), or a
 //! JSON object or array (what `reconmap probe --json` prints, pretty-printed or not), from any
-//! number of files (shards, vantage points). Bad lines are counted and kept with `file:line`;
+//! number of files (shards, vantage points), gzip-compressed or not. Bad lines are counted and kept with `file:line`;
 //! only a load where nothing at all is read fails. A scan's metadata side file
 //! (`FILE.meta.json`) is read when it sits next to an input.
 use crate::model::{Record, Vantage};
@@ -180,20 +180,23 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Dataset, ReportError> {
             records: 0,
             bad_lines: 0,
         };
-        let file = File::open(path).map_err(|source| ReportError::Io {
+        let io = |source| ReportError::Io {
             path: path.clone(),
             source,
-        })?;
-        load_reader(&mut d, BufReader::new(file), &mut input).map_err(|source| {
-            ReportError::Io {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        };
+        let mut reader = BufReader::new(File::open(path).map_err(io)?);
+        if reader.fill_buf().map_err(io)?.starts_with(&GZIP_MAGIC) {
+            let unzipped = BufReader::new(flate2::bufread::MultiGzDecoder::new(reader));
+            load_reader(&mut d, unzipped, &mut input).map_err(io)?;
+        } else {
+            load_reader(&mut d, reader, &mut input).map_err(io)?;
+        }
         d.inputs.push(input);
-        let meta_path = PathBuf::from(format!("{}.meta.json", path.display()));
-        if meta_path.is_file() && metas_seen.insert(meta_path.clone()) {
-            load_meta(&mut d, &meta_path);
+        for meta_path in meta_paths(path) {
+            if meta_path.is_file() && metas_seen.insert(meta_path.clone()) {
+                load_meta(&mut d, &meta_path);
+                break;
+            }
         }
     }
     d.name_vantages();
@@ -210,6 +213,19 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Dataset, ReportError> {
         });
     }
     Ok(d)
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Where a scan's metadata for this results file may be: `FILE.meta.json`, or for a
+/// compressed `FILE.gz`, also `FILE.meta.json`.
+fn meta_paths(path: &Path) -> Vec<PathBuf> {
+    let text = path.display().to_string();
+    let mut out = vec![PathBuf::from(format!("{text}.meta.json"))];
+    if let Some(stem) = text.strip_suffix(".gz") {
+        out.push(PathBuf::from(format!("{stem}.meta.json")));
+    }
+    out
 }
 
 /// Reads one file: as a stream of JSON values when it opens like pretty-printed JSON or an
@@ -465,6 +481,43 @@ mod tests {
         let names: Vec<&str> = d.records.iter().map(|r| r.vantage_name()).collect();
         assert_eq!(names, vec!["home", "home", "198.51.100.2"]);
         assert_eq!(d.records[1].vantage_asn(), Some(64496));
+    }
+
+    #[test]
+    fn test_gzip_input_and_its_metadata() {
+        use std::io::Write as _;
+        let dir = std::env::temp_dir().join(format!("rm-load-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.jsonl.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::default(),
+        );
+        writeln!(gz, r#"{{"target":"192.0.2.1:25","verdict":"clean"}}"#).unwrap();
+        writeln!(gz, "bad").unwrap();
+        gz.finish().unwrap();
+        std::fs::write(
+            dir.join("results.jsonl.meta.json"),
+            r#"{"tool":"reconmap","args":["reconmap","scan"],"seed":9}"#,
+        )
+        .unwrap();
+        let d = load_inputs(std::slice::from_ref(&path)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(d.records.len(), 1);
+        assert_eq!(d.bad_lines[0].line, 2);
+        assert_eq!(d.metas[0].get("seed"), Some("9"));
+    }
+
+    #[test]
+    fn test_nothing_loaded_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("rm-load-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.jsonl");
+        std::fs::write(&path, "nope\n").unwrap();
+        let e = load_inputs(std::slice::from_ref(&path)).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.to_string().contains("bad.jsonl:1: "), "{e}");
+        assert!(matches!(load_inputs(&[]), Err(ReportError::NoInputs)));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 )]
 struct Args {
     /// Result files: JSON Lines from `reconmap scan`, or JSON from `reconmap probe --json`
-    /// (several files: shards, vantage points). `FILE.meta.json` is read when present.
+    /// (several files: shards, vantage points; gzip-compressed too). `FILE.meta.json` is
+    /// read when present.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// HTML report to write.
