@@ -285,16 +285,21 @@
     box.appendChild(el('h4', '', 'TLS'));
     if (!t) { box.appendChild(el('p', 'muted', 'no TLS handshake recorded')); return box; }
     var dl = el('dl');
+    kv(dl, 'probe', s(t[14]));
     kv(dl, 'version', s(t[0])); kv(dl, 'cipher', s(t[1]));
     kv(dl, 'handshake', t[2] >= 0 ? (t[2] / 1000) + ' ms' : '');
     kv(dl, 'SNI', s(t[3]));
-    kv(dl, 'chain valid', yesNo(t[4])); kv(dl, 'name matches', yesNo(t[5]));
+    kv(dl, 'chain valid', yesNo(t[4]));
+    kv(dl, 'chain error', s(t[11]));
+    kv(dl, 'name matches', yesNo(t[5]));
     kv(dl, 'ServerHello', [s(t[9]), s(t[10])].filter(Boolean).join(' '));
-    var failure = [t[6] && 'at ' + s(t[6]), t[7] && 'alert ' + s(t[7]), s(t[8])].filter(Boolean).join(', ');
+    kv(dl, 'downgrade sentinel', s(t[13]));
+    var failure = [t[6] && 'at ' + s(t[6]), t[7] && 'alert ' + s(t[7]) + (t[12] ? ' (sent by ' + s(t[12]) + ')' : ''), s(t[8])]
+      .filter(Boolean).join(', ');
     kv(dl, 'failure', failure);
     box.appendChild(dl);
-    for (var k = 0; k < t[11]; k++) {
-      var b = 12 + k * 8;
+    for (var k = 0; k < t[15]; k++) {
+      var b = 16 + k * 9;
       var cd = el('dl', 'cert');
       kv(cd, 'certificate ' + k, s(t[b]));
       kv(cd, 'issuer', s(t[b + 1]));
@@ -302,6 +307,7 @@
       kv(cd, 'valid', [s(t[b + 3]), s(t[b + 4])].filter(Boolean).join(' → '));
       kv(cd, 'key', [s(t[b + 5]), t[b + 6] >= 0 ? t[b + 6] : ''].filter(Boolean).join(' '));
       kv(cd, 'SHA-256', s(t[b + 7]));
+      kv(cd, 'parse error', s(t[b + 8]));
       box.appendChild(cd);
     }
     return box;

@@ -72,7 +72,7 @@ fn small_dataset() -> Vec<Value> {
         json!({
             "schema": 1, "tool": "reconmap", "version": "0.2.0",
             "target": target, "prober": prober, "verdict": verdict,
-            "rule": if stripped { "quote.modified" } else { "starttls.accepted" },
+            "rule": if stripped { "quote_modified" } else { "clean" },
             "vantage": {"name": vantage, "prober": prober, "asn": asn},
             "prober_asn": asn, "target_asn": 64510, "target_as_name": "Example Mail Host",
             "segment": if stripped {
@@ -261,7 +261,7 @@ fn test_filter_and_drill_down_from_the_url() {
     // Hop table with the modified quote, SMTP reply, facts.
     assert!(detail.contains("203.0.113.9") && detail.contains("XXXXXXXX\\r\\n"));
     assert!(detail.contains("500 5.5.2 Error: command not recognized"));
-    assert!(detail.contains("quote.modified"));
+    assert!(detail.contains("quote_modified"));
 }
 
 #[test]
@@ -297,7 +297,9 @@ fn test_sparse_and_unknown_records_render() {
         json!({"target": "[2001:db8::25]:25", "prober": "2001:db8::1", "verdict": "quantum_downgrade",
             "segment": {"after": {"ttl": 0, "addr": "2001:db8::1"}, "at": null},
             "hops": [{"ttl": 1, "addr": null}, {"ttl": 2, "addr": "2001:db8::2", "payload": "checksum_changed"}],
-            "tls": {"chain": [{}], "failure": {"step": "hello"}}, "smtp": {}, "tcp": {"rsts": [{}]}}),
+            "tls": {"chain": [{"sha256": "ab12", "san_ip": ["2001:db8::25"]}], "chain_error": "UnknownIssuer",
+                "failure": {"step": "server_hello", "alert": "handshake_failure", "alert_sent_by": "server"}},
+            "smtp": {}, "tcp": {"rsts": [{}]}}),
     ]);
     let html = dir.0.join("report.html");
     std::fs::write(&html, render_html(&d, &HtmlOptions::default()).unwrap()).unwrap();
@@ -310,6 +312,14 @@ fn test_sparse_and_unknown_records_render() {
         assert_no_script_errors(&dom);
         assert!(dom.contains(r#"<tr class="detail">"#), "row {open} opens");
         assert!(dom.contains("quantum_downgrade"));
+        if open == "2" {
+            assert!(dom.contains("at server_hello, alert handshake_failure (sent by server)"));
+            assert!(
+                dom.contains("UnknownIssuer")
+                    && dom.contains("2001:db8::25")
+                    && dom.contains("ab12")
+            );
+        }
     }
 }
 

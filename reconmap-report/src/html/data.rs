@@ -226,9 +226,10 @@ fn tri(v: Option<bool>) -> i64 {
     v.map_or(-1, i64::from)
 }
 
-/// `[version, cipher, handshake µs, sni, chain_valid, name_matches, failure step, alert, error,
-/// hello version, hello cipher, certificates, (subject, issuer, SANs, not_before, not_after,
-/// key type, key bits, sha256)*]` as string ids and numbers (-1: none).
+/// `[version, cipher, handshake µs, sni, chain_valid, name_matches, failure step, alert,
+/// error, hello version, hello cipher, chain error, alert sent by, downgrade sentinel, probe
+/// kind, certificates, (subject, issuer, SANs, not_before, not_after, key type, key bits,
+/// sha256, parse error)*]` as string ids and numbers (-1: none).
 fn tls_row(s: &mut Strings, r: &Record) -> Option<Vec<i64>> {
     let t = r.tls.as_ref()?;
     let mut id = |x: Option<&str>| i64::from(s.opt(x));
@@ -246,10 +247,20 @@ fn tls_row(s: &mut Strings, r: &Record) -> Option<Vec<i64>> {
         id(f.and_then(|f| f.error.as_deref())),
         id(h.and_then(|h| h.version.as_deref())),
         id(h.and_then(|h| h.cipher.as_deref())),
+        id(t.chain_error.as_deref()),
+        id(f.and_then(|f| f.alert_sent_by.as_deref())),
+        id(h.and_then(|h| h.downgrade_sentinel.as_deref())),
+        id(t.probe.as_deref()),
         i64::try_from(t.chain.len()).unwrap_or(0),
     ];
     for c in &t.chain {
-        let sans = c.san_dns.join(", ");
+        let sans = c
+            .san_dns
+            .iter()
+            .chain(&c.san_ip)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         row.extend([
             id(c.subject.as_deref()),
             id(c.issuer.as_deref()),
@@ -259,6 +270,7 @@ fn tls_row(s: &mut Strings, r: &Record) -> Option<Vec<i64>> {
             id(c.key_type.as_deref()),
             opt_i(c.key_bits),
             id(c.sha256.as_deref()),
+            id(c.parse_error.as_deref()),
         ]);
     }
     Some(row)

@@ -94,11 +94,15 @@ impl Record {
             Some(h) => h.asn,
             None => None,
         };
+        // As ReconMap decides it: the prober's AS first, then the target's; transit only when
+        // both are known (else it cannot be told apart).
         let classify = |asn: u32| {
             if Some(asn) == client {
                 AttributionClass::ClientNetwork
             } else if Some(asn) == server {
                 AttributionClass::ServerNetwork
+            } else if client.is_none() || server.is_none() {
+                AttributionClass::Unknown
             } else {
                 AttributionClass::Transit
             }
@@ -173,6 +177,14 @@ mod tests {
             prober_itself.placement().class,
             AttributionClass::ClientNetwork
         );
+    }
+
+    #[test]
+    fn test_transit_needs_both_end_ases() {
+        let r = rec(r#"{"verdict":"stripped","prober_asn":64496,
+            "segment":{"after":{"ttl":3,"asn":64500},"at":{"ttl":4,"asn":64500}}}"#);
+        assert_eq!(r.placement().class, AttributionClass::Unknown);
+        assert_eq!(r.placement().asns, vec![64500]);
     }
 
     #[test]

@@ -214,8 +214,14 @@ pub struct Tls {
     pub chain: Vec<Certificate>,
     #[serde(deserialize_with = "lenient::opt")]
     pub chain_valid: Option<bool>,
+    /// Why `chain_valid` is false.
+    #[serde(deserialize_with = "lenient::text")]
+    pub chain_error: Option<String>,
     #[serde(deserialize_with = "lenient::opt")]
     pub name_matches: Option<bool>,
+    /// `handshake` or `legacy_hello`.
+    #[serde(deserialize_with = "lenient::text")]
+    pub probe: Option<String>,
     #[serde(deserialize_with = "lenient::opt")]
     pub failure: Option<TlsFailure>,
     #[serde(deserialize_with = "lenient::opt")]
@@ -232,6 +238,8 @@ pub struct Certificate {
     pub issuer: Option<String>,
     #[serde(deserialize_with = "lenient::texts")]
     pub san_dns: Vec<String>,
+    #[serde(deserialize_with = "lenient::texts")]
+    pub san_ip: Vec<String>,
     #[serde(deserialize_with = "lenient::text")]
     pub not_before: Option<String>,
     #[serde(deserialize_with = "lenient::text")]
@@ -242,6 +250,8 @@ pub struct Certificate {
     pub key_bits: Option<u32>,
     #[serde(deserialize_with = "lenient::text")]
     pub sha256: Option<String>,
+    #[serde(deserialize_with = "lenient::text")]
+    pub parse_error: Option<String>,
 }
 
 /// Why the TLS handshake failed.
@@ -252,6 +262,9 @@ pub struct TlsFailure {
     pub step: Option<String>,
     #[serde(deserialize_with = "lenient::text")]
     pub alert: Option<String>,
+    /// `server` or `probe`.
+    #[serde(deserialize_with = "lenient::text")]
+    pub alert_sent_by: Option<String>,
     #[serde(deserialize_with = "lenient::text")]
     pub error: Option<String>,
 }
@@ -264,6 +277,9 @@ pub struct ServerHello {
     pub version: Option<String>,
     #[serde(deserialize_with = "lenient::text")]
     pub cipher: Option<String>,
+    /// RFC 8446 downgrade sentinel in the server random (the version it signals).
+    #[serde(deserialize_with = "lenient::text")]
+    pub downgrade_sentinel: Option<String>,
 }
 
 /// Whose network the tampering is in, as the tool decided it.

@@ -347,30 +347,30 @@ fn tls_facts(rng: &mut Rng, host: &str, outcome: Outcome) -> Value {
         })
     };
     let hello = json!({"version": version, "cipher": cipher});
-    match outcome {
+    let mut tls = match outcome {
         Outcome::Intercepted { .. } => json!({
             "version": "TLSv1.2", "cipher": "ECDHE-RSA-AES256-GCM-SHA384",
             "handshake_ms": round3(rng.range(3.0, 9.0)), "sni": host,
             "chain": [leaf("CN=Example Campus Inspection CA", rng)],
-            "chain_valid": false, "name_matches": true, "failure": null,
+            "chain_valid": false, "chain_error": "UnknownIssuer", "name_matches": true, "failure": null,
             "server_hello": {"version": "TLSv1.2", "cipher": "ECDHE-RSA-AES256-GCM-SHA384"},
         }),
         Outcome::TlsBlocked { .. } => json!({
             "version": null, "cipher": null, "handshake_ms": null, "sni": host, "chain": [],
             "chain_valid": null, "name_matches": null,
-            "failure": {"step": "client_hello", "alert": null, "error": "connection reset after ClientHello"},
+            "failure": {"step": "client_hello_sent", "alert": null, "alert_sent_by": null, "error": "connection reset after ClientHello"},
             "server_hello": null,
         }),
         Outcome::TlsTampered { .. } => json!({
             "version": null, "cipher": null, "handshake_ms": null, "sni": host, "chain": [],
             "chain_valid": null, "name_matches": null,
-            "failure": {"step": "finished", "alert": "decrypt_error", "error": "Finished MAC mismatch"},
+            "failure": {"step": "finished", "alert": "decrypt_error", "alert_sent_by": "probe", "error": "Finished MAC mismatch"},
             "server_hello": {"version": "TLSv1.0", "cipher": "RC4-MD5"},
         }),
         Outcome::TlsFailed => json!({
             "version": null, "cipher": null, "handshake_ms": null, "sni": host,
             "chain": [leaf("CN=Example Mail CA R3", rng)], "chain_valid": null, "name_matches": null,
-            "failure": {"step": "server_hello", "alert": "handshake_failure", "error": "no shared cipher"},
+            "failure": {"step": "server_hello", "alert": "handshake_failure", "alert_sent_by": "server", "error": "no shared cipher"},
             "server_hello": hello,
         }),
         _ => {
@@ -383,7 +383,11 @@ fn tls_facts(rng: &mut Rng, host: &str, outcome: Outcome) -> Value {
                 "failure": null, "server_hello": hello,
             })
         }
+    };
+    if let Some(o) = tls.as_object_mut() {
+        o.insert("probe".into(), json!("handshake"));
     }
+    tls
 }
 
 fn build_record(
@@ -505,7 +509,7 @@ fn build_record(
             tls = tls_facts(rng, &host, outcome);
             (
                 "clean",
-                "starttls.accepted",
+                "clean",
                 "the server accepted STARTTLS and every quote shows it intact".into(),
                 vec![
                     format!("STARTTLS intact up to hop {last_intact}"),
@@ -519,7 +523,7 @@ fn build_record(
             smtp["starttls_reply"] = reply(502, &["5.5.1 Error: command not implemented"]);
             (
                 "not_offered",
-                "starttls.not_offered",
+                "not_offered",
                 "the server does not advertise STARTTLS and refuses it; no quote shows a change"
                     .into(),
                 vec![format!("STARTTLS intact up to hop {last_intact}")],
@@ -539,7 +543,7 @@ fn build_record(
                 "starttls_unacked": false, "closed_by_peer": false});
             (
                 "unreachable",
-                "tcp.no_connection",
+                "no_connection",
                 format!("no TCP connection: {}", how.replace('_', " ")),
                 vec![],
             )
@@ -553,7 +557,7 @@ fn build_record(
             smtp["error"] = json!("banner refused (554)");
             (
                 "inconclusive",
-                "smtp.ended_early",
+                "starttls_not_sent",
                 "the session ended before STARTTLS could be sent: banner refused (554)".into(),
                 vec!["554 5.7.1 No SMTP service here".into()],
             )
@@ -562,7 +566,7 @@ fn build_record(
             smtp["starttls_reply"] = reply(454, &["4.7.0 TLS not available due to local problem"]);
             (
                 "inconclusive",
-                "starttls.temporary_failure",
+                "other_answer",
                 "STARTTLS answered 454: a temporary failure decides nothing".into(),
                 vec!["454 4.7.0 TLS not available due to local problem".into()],
             )
@@ -571,7 +575,7 @@ fn build_record(
             tls = tls_facts(rng, &host, outcome);
             (
                 "tls_failed",
-                "tls.server_failure",
+                "tls_handshake_failed",
                 "STARTTLS accepted, the TLS handshake failed at the server: no shared cipher"
                     .into(),
                 vec!["handshake_failure alert in ServerHello".into()],
@@ -592,7 +596,7 @@ fn build_record(
             match at_hop {
                 Some(a) => (
                     "stripped",
-                    "quote.modified",
+                    "quote_modified",
                     format!("STARTTLS arrives intact at hop {after_hop} and changed at hop {a}"),
                     vec![
                         format!("hop {a} ({}) quotes \"XXXXXXXX\\r\\n\"", seg["at"]["addr"].as_str().unwrap_or("?")),
@@ -601,13 +605,13 @@ fn build_record(
                 ),
                 None if echo => (
                     "stripped",
-                    "reply.echo",
+                    "server_echoes_rewrite",
                     format!("the server's reply echoes a rewritten command; quotes show STARTTLS intact up to hop {after_hop}"),
                     vec!["reply quotes \"XXXXXXXX\"".into()],
                 ),
                 None => (
                     "stripped",
-                    "reply.masked",
+                    "refused_while_masked",
                     format!("banner and EHLO keywords masked, STARTTLS refused; quotes show it intact up to hop {after_hop}"),
                     vec!["banner masked".into(), "EHLO keywords masked: XXXXXXXA".into()],
                 ),
@@ -619,7 +623,7 @@ fn build_record(
             tls = tls_facts(rng, &host, Outcome::Clean);
             (
                 "advertisement_masked",
-                "reply.masked_advertisement",
+                "advertisement_masked",
                 "STARTTLS accepted but the EHLO reply was masked on the way back".into(),
                 vec!["EHLO keywords masked: XXXXXXXA".into()],
             )
@@ -636,7 +640,11 @@ fn build_record(
             }
             (
                 "blocked",
-                "starttls.unanswered",
+                if unacked {
+                    "starttls_dropped"
+                } else {
+                    "starttls_reset"
+                },
                 if unacked {
                     "the STARTTLS segment was never acknowledged".to_string()
                 } else {
@@ -654,7 +662,7 @@ fn build_record(
             tls = tls_facts(rng, &host, outcome);
             (
                 "intercepted",
-                "tls.untrusted_chain_on_path",
+                "tls_intercepted",
                 "the certificate chain is signed by an inspection CA and the handshake ends before the server's distance".into(),
                 vec!["issuer CN=Example Campus Inspection CA".into()],
             )
@@ -669,14 +677,14 @@ fn build_record(
             if matches!(outcome, Outcome::TlsBlocked { .. }) {
                 (
                     "tls_blocked",
-                    "tls.cut_on_path",
+                    "tls_cut_on_path",
                     "the connection was reset after the ClientHello by a box on the path".into(),
                     vec!["RST TTL differs from the server's".into()],
                 )
             } else {
                 (
                     "tls_tampered",
-                    "tls.altered_on_path",
+                    "tls_altered_on_path",
                     "the ServerHello offers a version the server never sent".into(),
                     vec!["ServerHello TLSv1.0 RC4-MD5".into()],
                 )
