@@ -22,6 +22,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "traceroute", // lab self-test: traceroute -T
     "tcpdump",    // debugging captures in the lab
     "bpftool",    // inspecting attached programs in tests
+    "chromium",   // the HTML report's browser tests (headless)
 ];
 
 const NIGHTLY: &str = "nightly";
