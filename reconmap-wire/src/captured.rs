@@ -121,7 +121,7 @@ fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
     // the quoted datagram in 32-bit words when extensions follow it; 0 means no extensions.
     // A length that is shorter than the 128 bytes the RFC requires, or longer than the
     // message, is not compliant: the message is read as one without extensions (RFC 4884 5.5).
-    let words = usize::from(icmp.bytes5to8()[usize::from(icmp_layout::RFC4884_LENGTH) - 4]);
+    let words = usize::from(icmp.bytes5to8()[icmp_layout::RFC4884_LENGTH - 4]);
     let len = words * 4;
     let quoted = if words > 0
         && kind.may_have_extensions()
