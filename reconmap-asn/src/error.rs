@@ -80,7 +80,7 @@ pub enum LineError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be opened.
-    #[error("cannot open {}: {source}", path.display())]
+    #[error("cannot open {}", path.display())]
     Open {
         /// The file.
         path: PathBuf,
@@ -88,7 +88,7 @@ pub enum LoadError {
         source: io::Error,
     },
     /// Reading or decompressing failed (a truncated or corrupt gzip stream shows up here).
-    #[error("read error after {at}: {source}")]
+    #[error("read error after {at}")]
     Read {
         /// The last line read completely.
         at: Location,

@@ -51,6 +51,8 @@ pub enum DatapathError {
     FlowMap(String),
     #[error("capture ring buffer: {0}")]
     Ring(String),
+    #[error("{0}")]
+    Source(String),
     #[error("no route to {dst}: {reason}")]
     Route {
         dst: std::net::Ipv4Addr,
@@ -58,7 +60,7 @@ pub enum DatapathError {
     },
     #[error(transparent)]
     Raw(#[from] reconmap_sys::raw::RawError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Sys {
         what: &'static str,
         #[source]
@@ -167,6 +169,8 @@ pub struct Datapath {
     flows: FlowTable,
     counters: PerCpuArray<aya::maps::MapData, u64>,
     captures: Option<CaptureStream>,
+    /// The classifier went through a clsact qdisc (no TCX): removing it needs CAP_NET_ADMIN.
+    netlink_tc: bool,
 }
 
 impl Datapath {
@@ -286,6 +290,7 @@ impl Datapath {
             flows,
             counters,
             captures: Some(captures),
+            netlink_tc,
         })
     }
 
@@ -321,6 +326,11 @@ impl Datapath {
 
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// Whether detaching needs CAP_NET_ADMIN (a clsact filter rather than fd-based links).
+    pub fn detach_needs_net_admin(&self) -> bool {
+        self.netlink_tc
     }
 
     pub fn iface(&self) -> &str {

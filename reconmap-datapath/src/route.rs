@@ -58,6 +58,17 @@ fn parse_route(json: &[u8]) -> Result<Route, String> {
     })
 }
 
+/// Fails unless `addr` is an address of this machine (in the current network namespace):
+/// probing from an address the replies cannot reach would make every target look dead.
+pub fn check_local_source(addr: Ipv4Addr) -> Result<(), DatapathError> {
+    match std::net::UdpSocket::bind((addr, 0)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(DatapathError::Source(format!(
+            "--source {addr} is not an address of this machine ({e})"
+        ))),
+    }
+}
+
 /// The interface index of `iface`.
 pub fn ifindex(iface: &str) -> Result<u32, DatapathError> {
     let name = std::ffi::CString::new(iface).map_err(|_| DatapathError::Attach {
@@ -89,5 +100,16 @@ mod tests {
         assert!(parse_route(br#"[{"dst":"127.0.0.1","dev":"lo","prefsrc":"127.0.0.1"}]"#).is_err());
         assert!(parse_route(b"[]").is_err());
         assert!(parse_route(b"garbage").is_err());
+    }
+
+    #[test]
+    fn only_local_sources_are_accepted() {
+        assert!(check_local_source(Ipv4Addr::LOCALHOST).is_ok());
+        // TEST-NET-3 is nobody's address here.
+        let e = check_local_source(Ipv4Addr::new(203, 0, 113, 250)).expect_err("not local");
+        assert!(
+            e.to_string().contains("not an address of this machine"),
+            "{e}"
+        );
     }
 }

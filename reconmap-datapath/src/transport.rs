@@ -42,6 +42,9 @@ impl DatapathTransport {
     pub fn open(opts: &TransportOptions, first_target: Ipv4Addr) -> Result<Self, DatapathError> {
         let route = route_to(first_target)?;
         let iface = opts.iface.clone().unwrap_or(route.iface);
+        if let Some(s) = opts.source {
+            super::route::check_local_source(s)?;
+        }
         let source = opts.source.unwrap_or(route.src);
         let dp_opts = DatapathOptions::new(&iface).sized_for(opts.concurrency, opts.rate);
         let capacity = usize::try_from(dp_opts.max_flows).unwrap_or(usize::MAX);
@@ -94,7 +97,7 @@ impl Transport for DatapathTransport {
     fn register(&mut self, flow: FlowAddrs) -> Result<(), TransportError> {
         self.flows.register(flow.key()).map_err(|e| match e {
             DatapathError::FlowMap(m) if m.contains("full") => TransportError::Full,
-            other => TransportError::Failed(other.to_string()),
+            other => TransportError::Failed(reconmap_sys::error_chain(&other)),
         })
     }
 
@@ -107,7 +110,7 @@ impl Transport for DatapathTransport {
     fn send(&mut self, datagram: &[u8], dst: Ipv4Addr) -> Result<(), TransportError> {
         self.sender
             .send(datagram, dst)
-            .map_err(|e| TransportError::Failed(e.to_string()))
+            .map_err(|e| TransportError::Failed(reconmap_sys::error_chain(&e)))
     }
 
     fn recv(&mut self, out: &mut Vec<Arrival>, max: usize) -> usize {

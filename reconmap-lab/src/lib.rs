@@ -55,7 +55,7 @@ pub enum LabError {
     #[error(transparent)]
     Process(#[from] reconmap_sys::process::ProcessError),
     /// File or socket I/O.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]

@@ -16,13 +16,13 @@ pub const CHROMIUM_ENV: &str = "RECONMAP_CHROMIUM";
 pub enum BrowserError {
     #[error("no Chromium found (install Debian's `chromium` or set {CHROMIUM_ENV})")]
     NotFound,
-    #[error("cannot start {binary}: {source}")]
+    #[error("cannot start {binary}")]
     Spawn {
         binary: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]

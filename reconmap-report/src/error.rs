@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub enum ReportError {
     #[error("no input files given")]
     NoInputs,
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -5,7 +5,8 @@
 //! and CAP_NET_RAW (the raw socket). Once the programs are attached and the sockets open, every
 //! capability is dropped: the maps, the ring buffer and the raw socket are used through file
 //! descriptors, so parsing what the network sends never runs with privileges.
-use caps::{CapSet, Capability, CapsHashSet};
+pub use caps::Capability;
+use caps::{CapSet, CapsHashSet};
 
 /// The capabilities setup needs.
 pub const REQUIRED: [Capability; 4] = [
@@ -63,10 +64,17 @@ pub fn check_required() -> Result<(), PrivilegeError> {
 /// Drops every capability from the effective, permitted and inheritable sets (for good: they
 /// cannot be raised again). Root's uid stays, so files the run writes are still root's.
 pub fn drop_all() -> Result<(), PrivilegeError> {
-    let none = CapsHashSet::new();
-    for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
-        caps::set(None, set, &none).map_err(|e| PrivilegeError::Caps(e.to_string()))?;
+    drop_all_but(&[])
+}
+
+/// Like [`drop_all`], keeping `keep` (effective and permitted).
+pub fn drop_all_but(keep: &[Capability]) -> Result<(), PrivilegeError> {
+    let kept: CapsHashSet = keep.iter().copied().collect();
+    for set in [CapSet::Effective, CapSet::Permitted] {
+        caps::set(None, set, &kept).map_err(|e| PrivilegeError::Caps(e.to_string()))?;
     }
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
+        .map_err(|e| PrivilegeError::Caps(e.to_string()))?;
     // Ambient capabilities would survive an exec; clear them too.
     let _ = caps::clear(None, CapSet::Ambient);
     Ok(())

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 /// A command that could not be run or failed; each variant names it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("cannot run `{command}`: {source}")]
+    #[error("cannot run `{command}`")]
     Spawn {
         command: String,
         #[source]

@@ -239,7 +239,7 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     write_list(&list, &targets);
     let out = dir.path("out.jsonl");
     // Slow enough that a SIGINT lands mid-scan.
-    let mut child = scan_cmd(&lab, &list, &out, &["--concurrency", "20", "--rate", "300"])
+    let child = scan_cmd(&lab, &list, &out, &["--concurrency", "20", "--rate", "300"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -249,16 +249,35 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    // `ip netns exec` execs reconmap, so the child's PID is reconmap's.
+    // `ip netns exec` execs reconmap, so the child's PID is reconmap's. The first signal
+    // drains, the second aborts the sessions in flight (their records say `interrupted`).
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "a drained scan exits 0, got {status}");
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("second SIGINT");
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Issue: an incomplete scan exited 0.
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "an incomplete scan exits 1: {stderr}"
+    );
+    assert!(stderr.contains("INCOMPLETE"), "{stderr}");
     let first = records(&out);
     assert!(
         !first.is_empty() && first.len() < targets.len(),
         "interrupted mid-way: {} records",
         first.len()
+    );
+    let interrupted: Vec<String> = rules(&out)
+        .into_iter()
+        .filter(|(_, r)| r == "interrupted")
+        .map(|(t, _)| t)
+        .collect();
+    assert!(
+        !interrupted.is_empty(),
+        "the abort left interrupted records"
     );
     run(scan_cmd(
         &lab,
@@ -270,9 +289,31 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     let wanted: HashSet<String> = targets.iter().map(|(a, _)| a.to_string()).collect();
     let got: HashSet<String> = all.keys().cloned().collect();
     assert_eq!(got, wanted, "resume must complete the list exactly");
+    // Issue: --resume counted aborted targets as done; now they are probed again.
+    assert!(
+        rules(&out).iter().all(|(_, r)| r != "interrupted"),
+        "no interrupted record remains"
+    );
     for (a, v) in &first {
-        assert_eq!(all.get(a), Some(v), "resume must keep earlier records");
+        if !interrupted.contains(a) {
+            assert_eq!(all.get(a), Some(v), "resume must keep earlier records");
+        }
     }
+}
+
+/// (target, rule) of every record.
+fn rules(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .expect("results")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["target"].as_str().unwrap_or_default().to_string(),
+                v["rule"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[test]

@@ -12,9 +12,23 @@ pub struct BadLine {
     pub reason: String,
 }
 
+/// Most characters of a bad line repeated in a message (a 100,000-character line is not).
+const SHOWN: usize = 80;
+
 impl std::fmt::Display for BadLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: `{}`: {}", self.line, self.text, self.reason)
+        let shown: String = self.text.chars().take(SHOWN).collect();
+        let rest = self.text.chars().count().saturating_sub(SHOWN);
+        write!(
+            f,
+            "line {}: `{}`",
+            self.line,
+            crate::smtp::escape(shown.as_bytes())
+        )?;
+        if rest > 0 {
+            write!(f, " (and {rest} more characters)")?;
+        }
+        write!(f, ": {}", self.reason)
     }
 }
 
@@ -58,10 +72,34 @@ impl TargetList {
         default_port: u16,
         resolver: &dyn Resolver,
     ) -> Self {
+        Self::parse_bytes(text.as_bytes(), format, default_port, resolver)
+    }
+
+    /// Parses a list given as bytes: a leading UTF-8 byte order mark is skipped, and a line
+    /// that is not UTF-8 is a bad line (with its number) rather than the end of the list.
+    pub fn parse_bytes(
+        bytes: &[u8],
+        format: &ListFormat,
+        default_port: u16,
+        resolver: &dyn Resolver,
+    ) -> Self {
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let mut list = Self::default();
         let mut column: Option<usize> = None;
-        for (i, raw) in text.lines().enumerate() {
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let lineno = i + 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let raw = match std::str::from_utf8(raw) {
+                Ok(r) => r,
+                Err(_) => {
+                    list.bad_lines.push(BadLine {
+                        line: lineno,
+                        text: String::from_utf8_lossy(raw).into_owned(),
+                        reason: "not UTF-8 text".to_string(),
+                    });
+                    continue;
+                }
+            };
             let field = match format {
                 ListFormat::Lines => raw.split('#').next().unwrap_or_default().trim().to_string(),
                 ListFormat::Csv { column: name } => {
@@ -293,6 +331,37 @@ mod tests {
         let lines: Vec<usize> = l.bad_lines.iter().map(|b| b.line).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6, 7]);
         assert!(l.bad_lines[3].reason.contains("NXDOMAIN"));
+    }
+
+    #[test]
+    fn a_bom_non_utf8_lines_and_huge_lines_are_handled_per_line() {
+        // Issues: a BOM made line 1 unreadable; a non-UTF-8 list was refused whole; a
+        // 100,000-character bad line was echoed whole.
+        let mut bytes = b"\xef\xbb\xbf192.0.2.1\r\n192.0.2.\xff\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 100_000));
+        bytes.extend_from_slice(b"\n192.0.2.4\n");
+        let l = TargetList::parse_bytes(&bytes, &ListFormat::Lines, 25, &FakeResolver);
+        assert_eq!(l.len(), 2, "{:?}", l.bad_lines);
+        assert_eq!(l.bad_lines.len(), 2);
+        assert_eq!(l.bad_lines[0].line, 2);
+        assert!(l.bad_lines[0].reason.contains("UTF-8"));
+        let shown = l.bad_lines[1].to_string();
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+        assert!(shown.contains("more characters"), "{shown}");
+        let csv = TargetList::parse_bytes(
+            b"\xef\xbb\xbfaddr,x\n192.0.2.9,1\n",
+            &ListFormat::Csv {
+                column: "addr".into(),
+            },
+            25,
+            &FakeResolver,
+        );
+        assert_eq!(
+            csv.len(),
+            1,
+            "the header is found after a BOM: {:?}",
+            csv.bad_lines
+        );
     }
 
     #[test]

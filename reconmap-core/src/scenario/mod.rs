@@ -27,13 +27,13 @@ pub fn dir() -> PathBuf {
 /// Errors of scenario files: each names the file or the scenario and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("scenario file {path}: {source}")]
+    #[error("scenario file {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("scenario {name}: {source}")]
+    #[error("scenario {name}")]
     Toml {
         name: String,
         #[source]

@@ -7,4 +7,4 @@ mod reply;
 
 pub use client::{SmtpAction, SmtpClient, SmtpError, SmtpLimits, SmtpObservations, SmtpPhase};
 pub use observe::{advertises_starttls, banner_masked, echoed_rewrite, masked_keywords};
-pub use reply::{Fed, Reply, ReplyError, ReplyLimits, ReplyParser};
+pub use reply::{escape, Fed, Reply, ReplyError, ReplyLimits, ReplyParser};

@@ -34,10 +34,14 @@ fn parse_flow(s: &str) -> Result<FlowAddrs, String> {
 }
 
 pub async fn run(args: Args) -> Result<()> {
+    reconmap_sys::privilege::check_required()?;
     let mut dp = Datapath::attach(&DatapathOptions::new(&args.iface))?;
     let flows = dp.flows();
     for f in &args.flows {
         flows.register(f.key())?;
+    }
+    if !dp.detach_needs_net_admin() {
+        reconmap_sys::privilege::drop_all()?;
     }
     let mut stream = dp.take_captures()?;
     // Status lines go to stderr; a closed stderr (the reader went away) must not end the run.

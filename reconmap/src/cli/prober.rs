@@ -25,6 +25,7 @@ pub fn open(
             eph.end()
         );
     }
+    reconmap_sys::privilege::check_required()?;
     let net = DatapathTransport::open(
         &session.transport_options(plan.concurrency, plan.rate),
         first,
@@ -32,6 +33,10 @@ pub fn open(
     .with_context(|| format!("cannot set up the prober toward {first}"))?;
     let excluded = listening_ports(net.source());
     let allocator = PortAllocator::new(ports.clone(), excluded);
+    if allocator.usable() == 0 {
+        bail!("--source-ports {ports}: every port of the range has a local service listening");
+    }
+    give_up_privileges(&net)?;
     let engine = Engine::new(
         Arc::new(session.config()),
         plan,
@@ -42,4 +47,20 @@ pub fn open(
     );
     log::info!("probing from {} on {}", net.source(), net.iface());
     Ok((net, engine))
+}
+
+/// Everything is set up (programs attached, raw socket open, maps and ring reached through
+/// file descriptors): give up every capability, so that nothing parsing what the network sends
+/// runs privileged. A clsact-attached classifier (kernels before TCX) keeps CAP_NET_ADMIN to be
+/// removed at the end.
+pub fn give_up_privileges(net: &DatapathTransport) -> Result<()> {
+    use reconmap_sys::privilege::{drop_all_but, Capability};
+    let keep: &[Capability] = if net.datapath().detach_needs_net_admin() {
+        &[Capability::CAP_NET_ADMIN]
+    } else {
+        &[]
+    };
+    drop_all_but(keep).context("cannot drop capabilities after setup")?;
+    log::info!("capabilities dropped (kept: {keep:?})");
+    Ok(())
 }

@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> Result<()> {
         Some(c) => ListFormat::Csv { column: c.clone() },
         None => ListFormat::Lines,
     };
-    let list = TargetList::parse(&text, &format, args.port, &SystemResolver);
+    let list = TargetList::parse_bytes(&text, &format, args.port, &SystemResolver);
     for bad in &list.bad_lines {
         eprintln!("reconmap: skipping input {bad}");
     }
@@ -121,6 +121,14 @@ pub async fn run(args: Args) -> Result<()> {
                 eprintln!(
                     "reconmap: cut {} bytes of an incomplete last record from {}",
                     state.truncated_bytes,
+                    path.display()
+                );
+            }
+            if state.incomplete_dropped > 0 {
+                eprintln!(
+                    "reconmap: {} record(s) in {} were not complete (interrupted, not probed); \
+                     their targets are probed again",
+                    state.incomplete_dropped,
                     path.display()
                 );
             }
@@ -245,23 +253,37 @@ pub async fn run(args: Args) -> Result<()> {
             );
         }
     }
-    if stats.interrupted > 0 {
+    // Every target of the shard must have a complete record; say plainly when not.
+    let done_before = skipped.get();
+    let not_reached = in_shard
+        .saturating_sub(blocked.get())
+        .saturating_sub(done_before)
+        .saturating_sub(stats.targets);
+    let incomplete = stats.incomplete();
+    if incomplete > 0 || not_reached > 0 {
+        eprintln!(
+            "reconmap: INCOMPLETE: {incomplete} target(s) have no complete record \
+             ({} interrupted, {} not probed, {} internal errors) and {not_reached} were never \
+             started (stopped early)",
+            stats.interrupted, stats.not_probed, stats.internal_errors
+        );
         bail!(
-            "{} session(s) aborted; rerun with --resume to complete",
-            stats.interrupted
+            "the scan did not probe every target; rerun with --resume to complete it \
+             (incomplete records are probed again)"
         );
     }
     Ok(())
 }
 
-fn read_input(path: Option<&PathBuf>) -> Result<String> {
+fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>> {
     match path {
-        Some(p) if p.as_os_str() != "-" => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read target list {}", p.display())),
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read(p).with_context(|| format!("cannot read target list {}", p.display()))
+        }
         _ => {
-            let mut s = String::new();
+            let mut s = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut s)
+                .read_to_end(&mut s)
                 .context("cannot read the target list from stdin")?;
             Ok(s)
         }
@@ -303,8 +325,8 @@ impl RunMeta<'_> {
             "verdicts": tally,
             "datapath_counters": counters,
         });
-        let text = serde_json::to_string_pretty(&meta)?;
-        std::fs::write(&self.path, text + "\n")
+        let text = serde_json::to_string_pretty(&meta)? + "\n";
+        crate::output::files::replace_no_follow(&self.path, text.as_bytes())
             .with_context(|| format!("cannot write metadata {}", self.path.display()))
     }
 }

@@ -1,7 +1,6 @@
 //! Output format selection (`--json`, `--csv`, table) and destination (`-o FILE` or stdout).
 use anyhow::{Context as _, Result};
 use reconmap_core::report::{self, Report};
-use std::fs::File;
 use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
 
@@ -48,7 +47,7 @@ impl ReportWriter {
         let (out, tty): (Box<dyn Write>, bool) = match &args.output {
             Some(path) => (
                 Box::new(
-                    File::create(path)
+                    super::files::open_no_follow(path, false, false)
                         .with_context(|| format!("cannot create output file {}", path.display()))?,
                 ),
                 false,

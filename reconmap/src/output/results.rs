@@ -1,7 +1,10 @@
 //! The JSON Lines results file: one record per target, written whole (never torn or
-//! interleaved), flushed regularly, and readable by `--resume` to skip what is already done.
+//! interleaved), flushed regularly, and readable by `--resume`: targets with a complete record
+//! are skipped; records that are not complete (interrupted, not probed, a caught bug) are
+//! removed from the file and their targets probed again, so every target ends with exactly one
+//! record.
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -10,7 +13,7 @@ use std::time::{Duration, Instant};
 /// Errors of the results file, each naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("results file {path}: {source}")]
+    #[error("results file {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -18,7 +21,12 @@ pub enum ResultsError {
     },
     #[error("results file {path} exists; use --resume to continue it or choose another file")]
     Exists { path: PathBuf },
+    #[error(transparent)]
+    Output(#[from] super::files::OutputError),
 }
+
+/// Rules of records that do not hold a complete trace (`reconmap_core::verdict::RULES`).
+const INCOMPLETE_RULES: [&str; 3] = ["interrupted", "not_probed", "internal_error"];
 
 /// What `--resume` found in an existing file.
 #[derive(Debug, Default)]
@@ -28,6 +36,8 @@ pub struct ResumeState {
     pub truncated_bytes: u64,
     /// Complete lines that were not a record with a `target` (kept, but not counted as done).
     pub unreadable_lines: usize,
+    /// Records of targets that were not probed to the end: removed, to be probed again.
+    pub incomplete_dropped: usize,
 }
 
 /// Appends records to a JSON Lines file.
@@ -47,16 +57,14 @@ impl ResultsWriter {
             source,
         };
         let mut state = ResumeState::default();
-        let file = if resume && path.exists() {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .map_err(io)?;
+        let exists = std::fs::symlink_metadata(path).is_ok();
+        let file = if resume && exists {
+            let mut file = super::files::open_no_follow(path, false, true)?;
             let mut text = Vec::new();
             file.read_to_end(&mut text).map_err(io)?;
             let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
             state.truncated_bytes = (text.len() - complete) as u64;
+            let mut kept = Vec::with_capacity(complete);
             for line in text
                 .get(..complete)
                 .unwrap_or_default()
@@ -65,18 +73,30 @@ impl ResultsWriter {
                 if line.is_empty() {
                     continue;
                 }
-                match target_of(line) {
-                    Some(t) => {
+                match record_of(line) {
+                    Some((_, false)) => {
+                        state.incomplete_dropped += 1;
+                        continue;
+                    }
+                    Some((t, true)) => {
                         state.done.insert(t);
                     }
                     None => state.unreadable_lines += 1,
                 }
+                kept.extend_from_slice(line);
+                kept.push(b'\n');
             }
-            file.set_len(complete as u64).map_err(io)?;
-            file.seek(SeekFrom::End(0)).map_err(io)?;
-            file
+            if state.incomplete_dropped > 0 || state.truncated_bytes > 0 {
+                // Rewrite without them (atomically), then continue after the last record.
+                drop(file);
+                super::files::replace_no_follow(path, &kept)?;
+                super::files::open_no_follow(path, true, false)?
+            } else {
+                file.seek(SeekFrom::End(0)).map_err(io)?;
+                file
+            }
         } else {
-            if path.exists() && !resume {
+            if exists && !resume {
                 let is_empty = std::fs::metadata(path)
                     .map(|m| m.len() == 0)
                     .unwrap_or(false);
@@ -86,7 +106,7 @@ impl ResultsWriter {
                     });
                 }
             }
-            File::create(path).map_err(io)?
+            super::files::open_no_follow(path, false, false)?
         };
         Ok((
             Self {
@@ -131,9 +151,12 @@ impl Drop for ResultsWriter {
     }
 }
 
-fn target_of(line: &[u8]) -> Option<SocketAddrV4> {
+/// A record's target and whether it is complete.
+fn record_of(line: &[u8]) -> Option<(SocketAddrV4, bool)> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-    v.get("target")?.as_str()?.parse().ok()
+    let target = v.get("target")?.as_str()?.parse().ok()?;
+    let rule = v.get("rule").and_then(|r| r.as_str()).unwrap_or_default();
+    Some((target, !INCOMPLETE_RULES.contains(&rule)))
 }
 
 #[cfg(test)]
@@ -166,6 +189,29 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 3);
         assert!(text.ends_with("\"clean\"}\n"));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn resume_drops_incomplete_records_so_their_targets_are_probed_again() {
+        // Issue: records of targets aborted by a second signal counted as done.
+        let path = tmp("incomplete");
+        std::fs::write(
+            &path,
+            "{\"target\":\"192.0.2.1:25\",\"rule\":\"clean\"}\n\
+             {\"target\":\"192.0.2.2:25\",\"rule\":\"interrupted\"}\n\
+             {\"target\":\"192.0.2.3:25\",\"rule\":\"not_probed\"}\n",
+        )
+        .expect("write");
+        let (mut w, state) = ResultsWriter::open(&path, true).expect("open");
+        assert_eq!(state.done.len(), 1);
+        assert_eq!(state.incomplete_dropped, 2);
+        w.write_record("{\"target\":\"192.0.2.2:25\",\"rule\":\"clean\"}")
+            .expect("write");
+        drop(w);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains("interrupted"));
         let _ = std::fs::remove_file(&path);
     }
 

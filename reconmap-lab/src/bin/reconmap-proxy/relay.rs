@@ -36,7 +36,7 @@ pub enum RelayError {
     OriginalDst(std::io::Error),
     #[error("{0} was not redirected to the proxy (it is the proxy's own address)")]
     NotRedirected(SocketAddr),
-    #[error("connect to {to}: {source}")]
+    #[error("connect to {to}")]
     Connect {
         to: SocketAddr,
         #[source]
