@@ -36,7 +36,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn require_root() {
     assert!(
-        nix::unistd::geteuid().is_root(),
+        reconmap_sys::privilege::is_root(),
         "the box self-tests need root (network namespaces, iptables, raw sockets)"
     );
 }

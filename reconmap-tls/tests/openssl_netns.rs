@@ -3,6 +3,7 @@
 //! small blocking TcpStream pump on a thread that joined the client namespace. Every expected
 //! value is read from `openssl s_client` / `openssl x509` output on the same server: the crate
 //! itself stays sans-IO. Needs root (CI runs `cargo xtask test` as root).
+use reconmap_sys::netns::{self, Netns};
 use reconmap_tls::names::cipher_name;
 use reconmap_tls::{
     HandshakeStep, LegacyProbe, Peer, TlsLimits, TlsObservations, TlsProbe, TlsProbeConfig,
@@ -14,7 +15,6 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +25,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn require_root() {
     assert!(
-        nix::unistd::geteuid().is_root(),
+        reconmap_sys::privilege::is_root(),
         "this test needs root (network namespaces): run it as root, as `cargo xtask test` does"
     );
 }
@@ -41,59 +41,37 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// A client and a server namespace joined by a veth pair; deleted on drop.
+/// A client and a server namespace joined by a veth pair (removed on drop), and a directory.
 struct Lab {
-    client: String,
-    server: String,
+    client: Netns,
+    server: Netns,
     dir: PathBuf,
 }
 
 impl Lab {
     fn new() -> Lab {
         require_root();
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let id = format!("rmtls-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(&id);
+        let client = Netns::create("tlsc").expect("client namespace");
+        let server = Netns::create("tlss").expect("server namespace");
+        netns::veth(&client, "tc0", &server, "ts0").expect("veth");
+        client
+            .run(&["ip", "addr", "add", "198.51.100.1/24", "dev", "tc0"])
+            .expect("address");
+        server
+            .run(&["ip", "addr", "add", "198.51.100.2/24", "dev", "ts0"])
+            .expect("address");
+        let dir = std::env::temp_dir().join(format!("rmtls-{}", client.name()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let lab = Lab {
-            client: format!("{id}-c"),
-            server: format!("{id}-s"),
+        Lab {
+            client,
+            server,
             dir,
-        };
-        for ns in [&lab.client, &lab.server] {
-            run(Command::new("ip").args(["netns", "add", ns]));
-            run(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
         }
-        run(Command::new("ip").args([
-            "link",
-            "add",
-            "tc0",
-            "netns",
-            &lab.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "ts0",
-            "netns",
-            &lab.server,
-        ]));
-        for (ns, dev, addr) in [
-            (&lab.client, "tc0", "198.51.100.1/24"),
-            (&lab.server, "ts0", "198.51.100.2/24"),
-        ] {
-            run(Command::new("ip").args(["-n", ns, "addr", "add", addr, "dev", dev]));
-            run(Command::new("ip").args(["-n", ns, "link", "set", dev, "up"]));
-        }
-        lab
     }
 
-    fn openssl(&self, ns: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns, "openssl"])
-            .current_dir(&self.dir);
+    fn openssl(&self, ns: &Netns) -> Command {
+        let mut cmd = ns.command("openssl");
+        cmd.current_dir(&self.dir);
         cmd
     }
 
@@ -233,7 +211,7 @@ impl Lab {
 
     /// Runs `f` on a thread inside the client namespace.
     fn in_client<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.client);
+        let path = format!("/run/netns/{}", self.client.name());
         let ns = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         std::thread::scope(|s| {
             s.spawn(move || {
@@ -248,9 +226,6 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for ns in [&self.client, &self.server] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -10,11 +10,6 @@ use reconmap_lab::{Lab, Scenario};
 
 const WAIT: Duration = Duration::from_millis(1200);
 
-fn is_root() -> bool {
-    reconmap_tests::require_root();
-    true
-}
-
 /// One hop's ICMP Time Exceeded: where it came from, the quote's length and TCP payload.
 #[derive(Debug, Clone)]
 struct Quote {
@@ -123,10 +118,7 @@ fn quotes(lab: &Lab) -> Vec<Option<Quote>> {
 
 #[test]
 fn quotes_match_each_scenarios_truth() {
-    if !is_root() {
-        eprintln!("needs root: covered by `cargo xtask test`");
-        return;
-    }
+    reconmap_tests::require_root();
     for name in [
         "mailguard-forward",
         "mailguard-prerouting",

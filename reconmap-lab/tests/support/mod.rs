@@ -13,7 +13,7 @@ use reconmap_lab::netns::{self, Netns};
 /// Fails unless the test runs as root (these tests never skip).
 pub fn require_root() {
     assert!(
-        nix::unistd::geteuid().is_root(),
+        reconmap_sys::privilege::is_root(),
         "the hostile-lab self-tests need root (namespaces, tcpdump, NFQUEUE, raw sockets)"
     );
 }
