@@ -1,7 +1,9 @@
 //! Benchmark: `reconmap scan` of 1,000 and 10,000 targets of the lab's `many` scenario.
 //! Prints traces/s, packets/s, CPU time, peak RSS, bytes per in-flight session, ring-buffer
 //! drops, the share of correct verdicts, and beside it a kernel-TCP SMTP client's sessions/s
-//! against the same targets at the same concurrency. Figures only, no timed assertions.
+//! against the same targets at the same concurrency. Then a 1,000,000-target scan (most on a
+//! closed port, 1 in 100 on the SMTP port) checked for exactly one record per target, with its
+//! time and peak RSS. Figures only, no timed assertions.
 use anyhow::{bail, Context as _, Result};
 use reconmap_lab::{Lab, Scenario};
 use reconmap_tests::reconmap_in_netns;
@@ -20,6 +22,8 @@ struct ScanRun {
     cpu: Duration,
     peak_rss_kib: i64,
     records: usize,
+    /// Distinct targets among the records.
+    unique: usize,
     correct: usize,
     packets: u64,
     ring_full: u64,
@@ -30,7 +34,10 @@ fn main() -> Result<()> {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect::<Vec<_>>();
-    let sizes = if sizes.is_empty() {
+    let only_million = std::env::args().any(|a| a == "million");
+    let sizes = if only_million {
+        Vec::new()
+    } else if sizes.is_empty() {
         vec![1_000, 10_000]
     } else {
         sizes
@@ -85,6 +92,51 @@ fn main() -> Result<()> {
         );
     }
     println!("targets: correct 100%, ratio >= 0.5, <= 4096 B/session, 10k scan < 200 MiB peak RSS");
+    million(&lab, &dir)?;
+    Ok(())
+}
+
+/// 1,000,000 targets: every lab address on ports 1-16, one in a hundred on port 25 instead.
+fn million(lab: &Lab, dir: &std::path::Path) -> Result<()> {
+    const N: usize = 1_000_000;
+    let hosts: Vec<SocketAddrV4> = lab.targets().iter().map(|(a, _)| *a).collect();
+    let mut targets: Vec<(SocketAddrV4, String)> = Vec::with_capacity(N);
+    'fill: for port in 1u16..=32 {
+        for (i, h) in hosts.iter().enumerate() {
+            if targets.len() == N {
+                break 'fill;
+            }
+            let smtp = (i + usize::from(port)) % 100 == 0;
+            let (port, verdict) = if smtp {
+                let truth = lab
+                    .expected_for(*h.ip())
+                    .map(|e| e.verdict.to_string())
+                    .unwrap_or_default();
+                (25, truth)
+            } else {
+                (port, "unreachable".to_string())
+            };
+            targets.push((SocketAddrV4::new(*h.ip(), port), verdict));
+        }
+    }
+    targets.sort_unstable();
+    targets.dedup_by(|a, b| a.0 == b.0);
+    let n = targets.len();
+    let r = scan(lab, dir, "million", &targets, 2_000)?;
+    println!(
+        "1M scan: {n} targets, {} records, {} correct ({:.2}%), wall {:.1} s, {:.0} traces/s, \
+         {:.0} pkts/s, cpu {:.1} s, peak RSS {:.1} MiB, ring drops {}, every target exactly once: {}",
+        r.records,
+        r.correct,
+        100.0 * r.correct as f64 / n.max(1) as f64,
+        r.wall.as_secs_f64(),
+        r.records as f64 / r.wall.as_secs_f64(),
+        r.packets as f64 / r.wall.as_secs_f64(),
+        r.cpu.as_secs_f64(),
+        r.peak_rss_kib as f64 / 1024.0,
+        r.ring_full,
+        if r.records == n && r.unique == n { "yes" } else { "NO" },
+    );
     Ok(())
 }
 
@@ -149,20 +201,32 @@ fn scan(
     let text = std::fs::read_to_string(&out)?;
     let mut records = 0;
     let mut correct = 0;
+    let mut seen = std::collections::HashSet::with_capacity(targets.len());
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
         records += 1;
         let target = v["target"].as_str().unwrap_or_default();
+        seen.insert(target.to_string());
         if expected.get(target).copied() == v["verdict"].as_str() {
             correct += 1;
+        } else if records - correct <= 5 {
+            eprintln!(
+                "WRONG {target}: expected {:?}, got {} ({}): {}",
+                expected.get(target),
+                v["verdict"],
+                v["rule"],
+                v["reason"]
+            );
         }
     }
+    let _ = std::fs::remove_file(&out);
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta)?)?;
     Ok(ScanRun {
         wall,
         cpu,
         peak_rss_kib,
         records,
+        unique: seen.len(),
         correct,
         packets: m["stats"]["packets"].as_u64().unwrap_or(0),
         ring_full: m["datapath_counters"]["ringbuf_full"].as_u64().unwrap_or(0),
