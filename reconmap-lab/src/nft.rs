@@ -62,6 +62,11 @@ fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, cr
         // Resets toward both ends need a packet nft cannot forge: an iptables NFQUEUE rule and
         // `reconmap-middlebox --reset` do it (see `Lab::configure_router`).
         Behaviour::Reset => {}
+        // NFQUEUE boxes and the proxy (`reconmap_lab::boxes`): no nft rules.
+        Behaviour::RewriteIpId
+        | Behaviour::SeqRandomise
+        | Behaviour::Proxy
+        | Behaviour::ProxyPass => {}
     }
     let mut out = format!(
         "table ip rmlab_box {{\n  chain box {{\n    type filter hook {hook} priority {priority}; policy accept;\n"

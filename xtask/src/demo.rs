@@ -65,6 +65,8 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
             verdict: seen.verdict,
             segment_after: seen.segment_after,
             segment_at: seen.segment_at,
+            ip_id_rewritten_from: None,
+            candidate_hops: None,
         }
         .to_string();
         println!("expected: {expected}");

@@ -96,7 +96,10 @@ pub fn render_table(r: &Report, color: bool) -> String {
     let colour = match r.verdict {
         Verdict::Clean => "1;32",
         Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => "1;33",
-        Verdict::Stripped | Verdict::AdvertisementMasked | Verdict::Blocked => "1;31",
+        Verdict::Stripped
+        | Verdict::AdvertisementMasked
+        | Verdict::Blocked
+        | Verdict::Intercepted => "1;31",
     };
     let verdict = p.wrap(colour, r.verdict.name());
     let _ = writeln!(s, "verdict: {verdict}");

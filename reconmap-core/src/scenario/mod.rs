@@ -86,6 +86,10 @@ pub struct HopSpec {
     /// forwards (a hostile network; `reconmap-icmp-forge`).
     #[serde(default)]
     pub forge: Option<ForgeSpec>,
+    /// The router is an MPLS label switching router: its ICMP errors carry an RFC 4950 label
+    /// stack (an RFC 4884 extension) with these labels, top of the stack first.
+    #[serde(default)]
+    pub mpls_labels: Vec<u32>,
 }
 
 /// Forged ICMP errors a router sends for each STARTTLS probe it forwards.
@@ -162,6 +166,9 @@ pub enum RouterKind {
     Silent,
     /// ICMP errors quote only the IP and TCP headers (40 bytes).
     ShortQuote,
+    /// ICMP errors quote the RFC 792 minimum: the IP header and 8 bytes (28 bytes: ports and
+    /// sequence number, no checksum).
+    Rfc792Quote,
     /// Source NAT (masquerade) on its way toward the server.
     Nat,
 }
@@ -199,6 +206,24 @@ pub enum Behaviour {
     Drop,
     /// Answers a client STARTTLS segment with a RST to both ends and drops it.
     Reset,
+    /// Gives every client datagram toward port 25 a new IP ID (a NAT or normaliser).
+    RewriteIpId,
+    /// Cisco ASA TCP sequence number randomisation: a per-connection offset added to the
+    /// client's sequence numbers (and taken off the server's acknowledgements).
+    SeqRandomise,
+    /// A transparent SMTP interception proxy (an ISP's port-25 proxy): it answers connections
+    /// to port 25 for the server, relays SMTP to it, removes STARTTLS from the EHLO reply and
+    /// refuses the command itself (`502 5.5.1 STARTTLS not supported`).
+    Proxy,
+    /// The same proxy relaying STARTTLS (and then the TLS bytes) to the server.
+    ProxyPass,
+}
+
+impl Behaviour {
+    /// Whether the box terminates TCP connections to port 25 (answers for the server).
+    pub fn is_proxy(self) -> bool {
+        matches!(self, Behaviour::Proxy | Behaviour::ProxyPass)
+    }
 }
 
 /// Middlebox hook placement.
@@ -336,6 +361,14 @@ pub struct Expected {
     /// TTL of the first hop whose quote shows the change; `None` = first sign is the server's reply.
     #[serde(default)]
     pub segment_at: Option<u8>,
+    /// TTL of the first hop whose quotes carry another IP ID than the one sent (checked when
+    /// given; a record saying so where the truth does not is always wrong).
+    #[serde(default)]
+    pub ip_id_rewritten_from: Option<u8>,
+    /// TTLs (`at`) of the candidate boxes the record must list: the hops whose quotes first
+    /// show a header change (checked when given).
+    #[serde(default)]
+    pub candidate_hops: Option<Vec<u8>>,
 }
 
 impl std::fmt::Display for Expected {

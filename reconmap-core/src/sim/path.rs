@@ -13,6 +13,8 @@ use std::net::Ipv4Addr;
 const FULL_QUOTE: usize = 548;
 /// What a `mtu lock 68` router quotes: the IP header and 20 bytes of TCP.
 const SHORT_QUOTE: usize = 40;
+/// The RFC 792 minimum: the IP header and 8 bytes.
+const RFC792_QUOTE: usize = 28;
 /// The IP TTL our RST-forging and ICMP-sending routers start with.
 const ROUTER_TTL: u8 = 64;
 
@@ -97,6 +99,8 @@ impl SimNet {
                 true
             }
             Behaviour::EhloMask => true,
+            Behaviour::RewriteIpId | Behaviour::SeqRandomise => true,
+            Behaviour::Proxy | Behaviour::ProxyPass => true,
             Behaviour::Drop => false,
             Behaviour::Reset => {
                 self.reset_both_ends(pkt, k, at);
@@ -169,6 +173,7 @@ impl SimNet {
         let quote_len = match router {
             RouterKind::Silent => return,
             RouterKind::ShortQuote => SHORT_QUOTE,
+            RouterKind::Rfc792Quote => RFC792_QUOTE,
             RouterKind::Normal | RouterKind::Nat => FULL_QUOTE,
         };
         let Some(from) = self.scenario.hop_addr(u8::try_from(k).unwrap_or(u8::MAX)) else {
@@ -232,6 +237,8 @@ fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8]) {
         }
         Behaviour::EhloMask => mask_ehlo_keyword(payload),
         Behaviour::Drop | Behaviour::Reset => {}
+        Behaviour::RewriteIpId | Behaviour::SeqRandomise => {}
+        Behaviour::Proxy | Behaviour::ProxyPass => {}
     }
 }
 

@@ -26,18 +26,20 @@ pub enum Verdict {
     AdvertisementMasked,
     NotOffered,
     Blocked,
+    Intercepted,
     Unreachable,
     Inconclusive,
 }
 
 impl Verdict {
     /// Every verdict, in the order the docs list them.
-    pub const ALL: [Verdict; 7] = [
+    pub const ALL: [Verdict; 8] = [
         Verdict::Clean,
         Verdict::Stripped,
         Verdict::AdvertisementMasked,
         Verdict::NotOffered,
         Verdict::Blocked,
+        Verdict::Intercepted,
         Verdict::Unreachable,
         Verdict::Inconclusive,
     ];
@@ -49,6 +51,7 @@ impl Verdict {
             Verdict::AdvertisementMasked => "advertisement_masked",
             Verdict::NotOffered => "not_offered",
             Verdict::Blocked => "blocked",
+            Verdict::Intercepted => "intercepted",
             Verdict::Unreachable => "unreachable",
             Verdict::Inconclusive => "inconclusive",
         }
@@ -57,7 +60,10 @@ impl Verdict {
     /// Whether the verdict means someone tampered with the session.
     pub fn is_tampering(self) -> bool {
         match self {
-            Verdict::Stripped | Verdict::AdvertisementMasked | Verdict::Blocked => true,
+            Verdict::Stripped
+            | Verdict::AdvertisementMasked
+            | Verdict::Blocked
+            | Verdict::Intercepted => true,
             Verdict::Clean | Verdict::NotOffered | Verdict::Unreachable | Verdict::Inconclusive => {
                 false
             }
