@@ -32,6 +32,41 @@ pub struct HopRecord {
     /// Later answers to the same probes that disagree with the first (another source or
     /// another payload status): one of them is forged or misattributed, so none is evidence.
     pub conflicts: Vec<ConflictingAnswer>,
+    /// How the answer was tied to its probe (`None` when nothing answered).
+    pub matched_by: Option<ProbeMatch>,
+    /// The answer to the control segment sent to this TTL (see [`ControlAnswer`]), if one was
+    /// sent and answered.
+    pub control: Option<ControlAnswer>,
+    /// Control segments sent to this TTL.
+    pub control_attempts: u8,
+    /// For a `checksum_changed` hop: the rewritten command the server echoed (`XXXXXXXX`) when
+    /// it gives exactly the quoted checksum (the inference is then confirmed).
+    pub checksum_confirmed_by: Option<Vec<u8>>,
+}
+
+/// How an ICMP answer was tied to the probe it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeMatch {
+    /// The quoted IP ID is the probe's.
+    IpId,
+    /// The quoted IP ID is no probe's (rewritten on the way), the quoted TCP timestamp value
+    /// (distinct per probe) is this probe's.
+    TcpTimestamp,
+    /// The quote shows neither: the probe was the only one outstanding on the flow (sent one
+    /// at a time after the IP IDs were seen rewritten).
+    Sequential,
+}
+
+/// What answered a control segment: a segment on the probe flow with the STARTTLS segment's
+/// length but no command in it (a copy of bytes the server already acknowledged), sent to a
+/// TTL that stayed silent for STARTTLS. A hop that answers the control but never the STARTTLS
+/// segment is alive and on the path, but the STARTTLS segment never reached it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlAnswer {
+    pub addr: Ipv4Addr,
+    pub rtt: Option<Duration>,
+    pub icmp: IcmpKind,
 }
 
 /// An answer that disagrees with a hop's first answer.
@@ -42,6 +77,24 @@ pub struct ConflictingAnswer {
 }
 
 impl HopRecord {
+    /// A TTL that was not answered (yet): no address, no quote, no attempts.
+    pub fn silent(ttl: TimeToLive) -> Self {
+        Self {
+            ttl,
+            addr: None,
+            rtt: None,
+            icmp: None,
+            attempts: 0,
+            diff: None,
+            shared: false,
+            conflicts: Vec::new(),
+            matched_by: None,
+            control: None,
+            control_attempts: 0,
+            checksum_confirmed_by: None,
+        }
+    }
+
     /// The hop's payload status as evidence: `None` when no quote came back, or when the
     /// hop's answers conflict.
     pub fn payload(&self) -> PayloadStatus {
@@ -66,6 +119,9 @@ pub struct RstRecord {
     pub ttl: TimeToLive,
     /// IP TTL the server's own segments arrived with (SYN/ACK), for comparison.
     pub server_ttl: Option<TimeToLive>,
+    /// The hop it was sent from, estimated from its TTL and the usual initial TTLs (64, 128,
+    /// 255): the TTL that would reach its sender.
+    pub sent_from_hop: TimeToLive,
     /// Whether it came after the STARTTLS command was sent.
     pub after_starttls: bool,
     #[serde(serialize_with = "serialize_ms", rename = "at_ms")]

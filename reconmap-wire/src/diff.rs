@@ -127,28 +127,35 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
     }
 
     let sent_payload = st.get(sent_doff..).unwrap_or_default();
+    let expected = crate::checksum::expected_quoted_checksum(sent, quote);
+    let quoted_checksum = quote.tcp_checksum();
+    let checksum_differs = matches!((expected, quoted_checksum), (Some(e), Some(q)) if e != q);
+    let whole_payload = quote
+        .tcp_payload()
+        .is_some_and(|p| p.len() >= sent_payload.len());
     let payload = match quote.tcp_payload() {
-        None => PayloadStatus::Short,
-        Some(quoted) => {
-            let n = quoted.len().min(sent_payload.len());
-            let same_prefix = quoted.get(..n) == sent_payload.get(..n);
-            if same_prefix && quoted.len() <= sent_payload.len() {
-                PayloadStatus::Intact
-            } else {
-                PayloadStatus::Modified {
-                    quoted: quoted.to_vec(),
-                }
-            }
-        }
+        Some(quoted) if !is_prefix_of(quoted, sent_payload) => PayloadStatus::Modified {
+            quoted: quoted.to_vec(),
+        },
+        _ if whole_payload => PayloadStatus::Intact,
+        // Not all of the payload is quoted: the checksum tells about the rest.
+        quoted => match (expected, quoted_checksum) {
+            (Some(expected), Some(q)) if checksum_differs => PayloadStatus::ChecksumChanged {
+                sent: sent_checksum(st).unwrap_or(expected),
+                expected,
+                quoted: q,
+            },
+            (Some(_), Some(_)) if quoted.is_some() => PayloadStatus::Intact,
+            (Some(_), Some(_)) => PayloadStatus::ChecksumUnchanged,
+            _ if quoted.is_some() => PayloadStatus::Intact,
+            _ => PayloadStatus::Short,
+        },
     };
-    // The TCP checksum covers the addresses, the TCP header and the payload: a change there
-    // explains it. Only when the whole payload is quoted unchanged and nothing else moved is a
-    // checksum change itself evidence.
+    // The TCP checksum follows the addresses, the TCP header and the payload: a change there
+    // explains it. When the whole segment is quoted and the checksum still is not the one
+    // those bytes give, the checksum itself was changed (or botched) on the way.
     if let Some(c) = checksum_change {
-        let whole_payload = quote
-            .tcp_payload()
-            .is_some_and(|p| p.len() >= sent_payload.len());
-        if changes.is_empty() && payload == PayloadStatus::Intact && whole_payload {
+        if whole_payload && checksum_differs && payload == PayloadStatus::Intact {
             changes.push(c);
         }
     }
@@ -157,6 +164,16 @@ pub fn diff_quote(sent: &[u8], quote: &Quote) -> QuoteDiff {
         changes,
         payload,
     }
+}
+
+/// Whether `quoted` is the start of `sent` (as far as it goes, and no longer).
+fn is_prefix_of(quoted: &[u8], sent: &[u8]) -> bool {
+    quoted.len() <= sent.len() && sent.get(..quoted.len()) == Some(quoted)
+}
+
+fn sent_checksum(segment: &[u8]) -> Option<u16> {
+    let b: [u8; 2] = segment.get(tcp::CHECKSUM)?.try_into().ok()?;
+    Some(u16::from_be_bytes(b))
 }
 
 fn number(b: &[u8]) -> String {
@@ -228,7 +245,8 @@ mod tests {
         assert_eq!(d28.payload, PayloadStatus::Short);
         assert!(d28.changes.is_empty());
         let d40 = diff_quote(&sent(), &Quote::new(&q[..40]));
-        assert_eq!(d40.payload, PayloadStatus::Short);
+        assert_eq!(d40.payload, PayloadStatus::ChecksumUnchanged);
+        assert!(d40.changes.is_empty());
         let cut = diff_quote(&sent(), &Quote::new(&q[..44]));
         assert_eq!(cut.payload, PayloadStatus::Intact);
         let mut bad = q[..44].to_vec();
@@ -236,6 +254,58 @@ mod tests {
         assert!(matches!(
             diff_quote(&sent(), &Quote::new(&bad)).payload,
             PayloadStatus::Modified { .. }
+        ));
+    }
+
+    /// `q` with its TCP checksum recomputed (as boxes that rewrite bytes do).
+    fn fix_checksum(mut q: Vec<u8>) -> Vec<u8> {
+        let c = crate::tcp_checksum(&q).expect("checksum");
+        q[36..38].copy_from_slice(&c.to_be_bytes());
+        q
+    }
+
+    #[test]
+    fn a_header_only_quote_infers_a_rewrite_from_the_checksum() {
+        let mut q = as_quoted(sent());
+        q[40..48].copy_from_slice(b"XXXXXXXX");
+        let q = fix_checksum(q);
+        let d = diff_quote(&sent(), &Quote::new(&q[..40]));
+        let sent_sum = u16::from_be_bytes([sent()[36], sent()[37]]);
+        assert_eq!(
+            d.payload,
+            PayloadStatus::ChecksumChanged {
+                sent: sent_sum,
+                expected: sent_sum,
+                quoted: u16::from_be_bytes([q[36], q[37]]),
+            }
+        );
+        assert!(d.changes.is_empty(), "{:?}", d.changes);
+        assert!(d.payload.is_changed());
+        // A partial quote whose visible bytes are intact: the rest changed.
+        let mut tail = as_quoted(sent());
+        tail[44..48].copy_from_slice(b"XXXX");
+        let tail = fix_checksum(tail);
+        let d = diff_quote(&sent(), &Quote::new(&tail[..44]));
+        assert!(matches!(d.payload, PayloadStatus::ChecksumChanged { .. }));
+    }
+
+    #[test]
+    fn a_visible_header_change_does_not_hide_or_fake_a_payload_change() {
+        // Sequence randomisation, checksum fixed: the payload is inferred unchanged.
+        let mut q = as_quoted(sent());
+        q[24..28].copy_from_slice(&77u32.to_be_bytes());
+        let seq_only = fix_checksum(q.clone());
+        let d = diff_quote(&sent(), &Quote::new(&seq_only[..40]));
+        assert_eq!(d.payload, PayloadStatus::ChecksumUnchanged);
+        assert_eq!(d.changes.len(), 1);
+        assert_eq!(d.changes[0].field, "tcp.seq");
+        // The same plus a rewritten command: inferred changed.
+        q[40..48].copy_from_slice(b"XXXXXXXX");
+        let both = fix_checksum(q);
+        let d = diff_quote(&sent(), &Quote::new(&both[..40]));
+        assert!(matches!(
+            d.payload,
+            PayloadStatus::ChecksumChanged { expected, sent, .. } if expected != sent
         ));
     }
 

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 mod build;
 mod captured;
+mod checksum;
 mod diff;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
@@ -17,10 +18,13 @@ mod types;
 
 pub use build::{build_ipv4_tcp, IpParams};
 pub use captured::{parse_captured, Captured, IcmpError, ReceivedSegment};
+pub use checksum::{expected_checksum_with_rewrite, expected_quoted_checksum, tcp_checksum};
 pub use diff::diff_quote;
 pub use flow::FlowAddrs;
 pub use quote::Quote;
 pub use quote_diff::{FieldChange, PayloadStatus, QuoteDiff};
+/// Header offsets (the table the eBPF programs use too).
+pub use reconmap_common::layout;
 pub use segment::{SeqNumber, TcpFlags, TcpOptions, TcpSegment};
 pub use types::{IcmpKind, IpId, Port, TimeToLive};
 

@@ -83,6 +83,40 @@ impl Quote {
         (off >= tcp::MIN_HLEN).then_some(off)
     }
 
+    /// The quoted TCP checksum, when the quote reaches it (not in a 28-byte quote).
+    pub fn tcp_checksum(&self) -> Option<u16> {
+        let b: [u8; 2] = self.transport().get(tcp::CHECKSUM)?.try_into().ok()?;
+        Some(u16::from_be_bytes(b))
+    }
+
+    /// The TSval of the quoted TCP timestamp option, when the quote reaches it (48 bytes for
+    /// Linux's NOP NOP TS layout). Options are walked as far as quoted; a malformed option list
+    /// gives `None`.
+    pub fn tcp_tsval(&self) -> Option<u32> {
+        let t = self.transport();
+        let end = self.tcp_header_len()?.min(t.len());
+        let options = t.get(tcp::MIN_HLEN..end)?;
+        let mut i = 0;
+        while let Some(&kind) = options.get(i) {
+            match kind {
+                0 => return None,
+                1 => i += 1,
+                _ => {
+                    let len = usize::from(*options.get(i + 1)?);
+                    if len < 2 {
+                        return None;
+                    }
+                    if kind == 8 && len == 10 {
+                        let val = options.get(i + 2..i + 6)?;
+                        return Some(u32::from_be_bytes(val.try_into().ok()?));
+                    }
+                    i += len;
+                }
+            }
+        }
+        None
+    }
+
     /// The quoted TCP payload: `None` when the quote ends before it starts (a short quote).
     pub fn tcp_payload(&self) -> Option<&[u8]> {
         let t = self.transport();
@@ -143,10 +177,49 @@ mod tests {
     }
 
     #[test]
+    fn checksum_and_timestamp_as_far_as_quoted() {
+        use crate::{build_ipv4_tcp, IpParams, SeqNumber, TcpFlags, TcpOptions, TcpSegment};
+        let seg = TcpSegment {
+            seq: SeqNumber(5),
+            flags: TcpFlags {
+                ack: true,
+                ..TcpFlags::default()
+            },
+            options: TcpOptions {
+                timestamps: Some((0x0102_0304, 9)),
+                ..TcpOptions::default()
+            },
+            payload: bytes::Bytes::from_static(b"STARTTLS\r\n"),
+            ..TcpSegment::default()
+        };
+        let d = build_ipv4_tcp(
+            &crate::fixtures::flow(),
+            &IpParams::new(crate::TimeToLive(2), IpId(1)),
+            &seg,
+        )
+        .expect("build");
+        let full = Quote::new(&d);
+        assert_eq!(full.tcp_tsval(), Some(0x0102_0304));
+        assert_eq!(
+            full.tcp_checksum(),
+            Some(u16::from_be_bytes([d[36], d[37]]))
+        );
+        // NOP NOP TS: TSval ends at byte 48 of the datagram.
+        assert_eq!(Quote::new(&d[..48]).tcp_tsval(), Some(0x0102_0304));
+        assert_eq!(Quote::new(&d[..47]).tcp_tsval(), None);
+        assert_eq!(Quote::new(&d[..40]).tcp_tsval(), None);
+        assert_eq!(Quote::new(&d[..28]).tcp_checksum(), None);
+        assert_eq!(Quote::new(&d[..38]).tcp_checksum(), full.tcp_checksum());
+        let no_ts = Quote::new(&datagram());
+        assert_eq!(no_ts.tcp_tsval(), None);
+    }
+
+    #[test]
     fn garbage_yields_nothing_and_never_panics() {
         for len in 0..datagram().len() {
             let q = Quote::new(&datagram()[..len]);
             let _ = (q.flow(), q.tcp_seq(), q.tcp_payload(), q.ip_id());
+            let _ = (q.tcp_checksum(), q.tcp_tsval());
         }
         let junk = Quote::new(&[0xff; 60]);
         assert_eq!(junk.flow(), None);

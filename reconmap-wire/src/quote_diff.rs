@@ -19,7 +19,24 @@ pub enum PayloadStatus {
     Intact,
     /// The quoted payload differs from what was sent; `quoted` holds the bytes as quoted.
     Modified { quoted: Vec<u8> },
-    /// The quote ends before the payload starts (RFC 792 routers quote IP header + 8 bytes).
+    /// The quote does not show the payload (or not all of it), but it shows the TCP checksum
+    /// and every header field the checksum covers, and the quoted checksum is not the one the
+    /// segment would carry with the bytes not quoted as sent: those bytes (the payload, or
+    /// options beyond the quote) were changed at or before this hop. Inferred, not seen.
+    ChecksumChanged {
+        /// The checksum as sent.
+        sent: u16,
+        /// The checksum the segment would carry with only the quoted header changes (equals
+        /// `sent` when the quote shows no header change).
+        expected: u16,
+        /// The checksum as quoted.
+        quoted: u16,
+    },
+    /// The quote does not show the payload, but the quoted checksum is exactly the one the
+    /// segment carries with the bytes not quoted as sent: inferred unchanged.
+    ChecksumUnchanged,
+    /// The quote ends before the payload starts and shows nothing that could tell (RFC 792
+    /// routers quote IP header + 8 bytes: no checksum).
     Short,
     /// No ICMP reply from this hop (after retries).
     None,
@@ -43,9 +60,31 @@ impl PayloadStatus {
         match self {
             PayloadStatus::Intact => "intact",
             PayloadStatus::Modified { .. } => "modified",
+            PayloadStatus::ChecksumChanged { .. } => "checksum_changed",
+            PayloadStatus::ChecksumUnchanged => "checksum_unchanged",
             PayloadStatus::Short => "short",
             PayloadStatus::None => "none",
         }
+    }
+}
+
+impl PayloadStatus {
+    /// Whether the hop saw the payload as sent: shown in the quote, or inferred from its
+    /// checksum.
+    pub fn is_unchanged(&self) -> bool {
+        matches!(
+            self,
+            PayloadStatus::Intact | PayloadStatus::ChecksumUnchanged
+        )
+    }
+
+    /// Whether the hop saw the payload changed: shown in the quote, or inferred from its
+    /// checksum.
+    pub fn is_changed(&self) -> bool {
+        matches!(
+            self,
+            PayloadStatus::Modified { .. } | PayloadStatus::ChecksumChanged { .. }
+        )
     }
 }
 

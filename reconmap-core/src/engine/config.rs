@@ -35,6 +35,8 @@ pub struct ProbeConfig {
     pub banner_nudge: Duration,
     /// Most such duplicate ACKs.
     pub banner_nudges: u8,
+    /// Send control segments to TTLs that stay silent for STARTTLS (locates drops).
+    pub locate_drops: bool,
     /// Fault injection for tests of the engine's panic boundary: the session of this target
     /// panics on its first captured packet. Never set outside tests.
     #[doc(hidden)]
@@ -58,6 +60,7 @@ impl Default for ProbeConfig {
             syn_retries: 3,
             banner_nudge: Duration::from_secs(3),
             banner_nudges: 3,
+            locate_drops: true,
             fault_panic_target: None,
         }
     }

@@ -9,7 +9,7 @@
 //! `1..j` are taken from the stop set (marked `shared` in the report). If the junction answers
 //! from another router or with another payload status, the path differs and the session probes
 //! `1..j` after all: reuse never replaces evidence that disagrees.
-use crate::evidence::{HopRecord, PayloadStatus};
+use crate::evidence::HopRecord;
 use reconmap_wire::TimeToLive;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -18,14 +18,15 @@ use std::net::Ipv4Addr;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HopSignature {
     pub addr: Ipv4Addr,
-    pub payload: PayloadStatus,
+    /// The payload status's name (the numbers of an inferred change differ per probe).
+    pub payload: &'static str,
 }
 
 impl HopSignature {
     pub fn of(hop: &HopRecord) -> Option<Self> {
         Some(Self {
             addr: hop.addr?,
-            payload: hop.payload(),
+            payload: hop.payload().name(),
         })
     }
 }
@@ -122,7 +123,7 @@ impl NearHops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::QuoteDiff;
+    use crate::evidence::{PayloadStatus, QuoteDiff};
 
     fn hop(ttl: u8, last_octet: u8, payload: PayloadStatus) -> HopRecord {
         HopRecord {
@@ -136,8 +137,8 @@ mod tests {
                 changes: Vec::new(),
                 payload,
             }),
-            shared: false,
-            conflicts: Vec::new(),
+            matched_by: Some(crate::evidence::ProbeMatch::IpId),
+            ..HopRecord::silent(TimeToLive(ttl))
         }
     }
 

@@ -6,7 +6,7 @@
 //! against a simulated network and lets one driver run thousands of sessions.
 use super::config::{distance_from_ttl, ProbeConfig};
 use super::near_hops::NearHops;
-use super::sweep::Sweep;
+use super::sweep::{Sweep, SweepPlan, TsvalBlock, TSVAL_BLOCK};
 use crate::evidence::{ConnectOutcome, Evidence, Incomplete, RstRecord, TcpObservations, Timeline};
 use crate::smtp::{SmtpAction, SmtpClient};
 use crate::tcp::{TcpClient, TcpConfig, TcpEvent, TcpState};
@@ -67,6 +67,8 @@ pub struct ProbeSession {
     banner_nudge_at: Option<Instant>,
     /// Duplicate ACKs sent while waiting for the banner.
     ack_retransmits: u8,
+    /// The connection was reset (by the server or a box).
+    connection_reset: bool,
 }
 
 impl ProbeSession {
@@ -122,6 +124,7 @@ impl ProbeSession {
             interrupted: None,
             banner_nudge_at: None,
             ack_retransmits: 0,
+            connection_reset: false,
         };
         s.advance(now);
         s
@@ -150,6 +153,7 @@ impl ProbeSession {
                     self.rsts.push(RstRecord {
                         ttl: seg.ip_ttl,
                         server_ttl: self.server_ttl,
+                        sent_from_hop: distance_from_ttl(seg.ip_ttl),
                         after_starttls: self.starttls_at.is_some(),
                         at: at.saturating_duration_since(self.started),
                     });
@@ -159,7 +163,7 @@ impl ProbeSession {
             Captured::IcmpError(icmp) => {
                 let matched = self.sweep.as_mut().is_some_and(|s| s.on_icmp(at, icmp));
                 if let Some(sweep) = self.sweep.as_mut() {
-                    match sweep.take_fallback(at) {
+                    match sweep.take_owed(at) {
                         Ok(probes) => self.queue_probes(probes),
                         Err(e) => self.errors.push(format!("cannot build probes: {e}")),
                     }
@@ -368,10 +372,17 @@ impl ProbeSession {
                     self.timeline.done = Some(now.saturating_duration_since(self.started));
                 }
                 TcpEvent::Reset { .. } => {
-                    // Recorded with its TTL in on_captured; the connection is gone.
-                    self.finish_talking(now);
-                    self.phase = Phase::Done;
-                    self.timeline.done = Some(now.saturating_duration_since(self.started));
+                    // Recorded with its TTL in on_captured; the connection is gone. A sweep
+                    // under way goes on (its rounds are bounded): its control segments can
+                    // still locate the box that reset it.
+                    self.connection_reset = true;
+                    let sweeping = self.phase == Phase::Sweeping
+                        && self.sweep.as_ref().is_some_and(|s| !s.is_finished());
+                    if !sweeping {
+                        self.finish_talking(now);
+                        self.phase = Phase::Done;
+                        self.timeline.done = Some(now.saturating_duration_since(self.started));
+                    }
                 }
                 TcpEvent::PeerClosed => {
                     if self.phase != Phase::Closing {
@@ -451,17 +462,31 @@ impl ProbeSession {
             .handshake_rtt
             .map_or(self.cfg.sweep_wait_max, |rtt| rtt * 3)
             .clamp(self.cfg.sweep_wait_min, self.cfg.sweep_wait_max);
-        let first_id = self.next_ip_id;
-        self.next_ip_id = first_id.skip(512);
-        let mut sweep = Sweep::new(
-            self.flow,
+        let first_ip_id = self.next_ip_id;
+        self.next_ip_id = first_ip_id.skip(2048);
+        // Every probe its own TSval, from a block the connection's clock then skips.
+        let tsvals = self
+            .tcp
+            .reserve_timestamps(now, TSVAL_BLOCK)
+            .map(|first| TsvalBlock {
+                first,
+                len: TSVAL_BLOCK,
+            });
+        let control = self
+            .tcp
+            .acked_copy_segment(now, template.payload.len())
+            .filter(|_| self.cfg.locate_drops);
+        let mut sweep = Sweep::new(SweepPlan {
+            flow: self.flow,
             template,
+            control,
             limit,
-            self.cfg.retries,
+            retries: self.cfg.retries,
             wait,
-            distance,
-            first_id,
-        );
+            server_distance: distance,
+            first_ip_id,
+            tsvals,
+        });
         if let Some(prefix) = self
             .near
             .as_ref()
@@ -504,7 +529,8 @@ impl ProbeSession {
                 let sweep_done = self.sweep.as_ref().is_none_or(Sweep::is_finished);
                 let answered = self.smtp.observations().starttls_reply.is_some();
                 let timed_out = self.starttls_deadline().is_some_and(|d| now >= d);
-                if (sweep_done && answered) || timed_out || self.smtp.is_done() {
+                let ended = answered || self.connection_reset;
+                if (sweep_done && ended) || timed_out || self.smtp.is_done() {
                     if timed_out && !answered {
                         self.errors.push(format!(
                             "no answer to STARTTLS within {:?}",
@@ -536,19 +562,16 @@ impl ProbeSession {
 
     /// The sweep's per-hop records so far.
     pub fn hop_records(&self) -> Vec<crate::evidence::HopRecord> {
+        let echo = self.smtp.observations().starttls_echo.clone();
         self.sweep
             .as_ref()
-            .map(Sweep::hop_records)
+            .map(|s| s.hop_records(echo.as_deref().map(str::as_bytes)))
             .unwrap_or_default()
     }
 
     /// The evidence gathered so far.
     pub fn evidence(&self, prober: Ipv4Addr) -> Evidence {
-        let hops = self
-            .sweep
-            .as_ref()
-            .map(Sweep::hop_records)
-            .unwrap_or_default();
+        let hops = self.hop_records();
         let distance = self.server_ttl.map(distance_from_ttl);
         let tcp = TcpObservations {
             connect: self.connect.unwrap_or(ConnectOutcome::TimedOut),

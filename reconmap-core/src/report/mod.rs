@@ -9,7 +9,8 @@ pub use table::render_table;
 pub use crate::evidence::escape_bytes;
 use crate::evidence::millis as ms;
 use crate::evidence::{
-    ConflictingAnswer, Evidence, FieldChange, HopRecord, IcmpKind, PayloadStatus, TcpObservations,
+    ConflictingAnswer, Evidence, FieldChange, HopRecord, IcmpKind, PayloadStatus, ProbeMatch,
+    TcpObservations,
 };
 use crate::smtp::SmtpObservations;
 use crate::verdict::{decide, Segment, Verdict};
@@ -28,7 +29,12 @@ pub enum HopPayload {
     Intact,
     /// The quote shows the payload changed.
     Modified,
-    /// The quote ends before the payload.
+    /// The quote does not show the payload, but its TCP checksum says bytes it does not show
+    /// were changed (see `checksum`).
+    ChecksumChanged,
+    /// The quote does not show the payload, but its TCP checksum says they arrived as sent.
+    ChecksumUnchanged,
+    /// The quote ends before the payload and shows no checksum.
     Short,
     /// No answer.
     None,
@@ -50,6 +56,8 @@ impl HopPayload {
         match h.payload() {
             PayloadStatus::Intact => HopPayload::Intact,
             PayloadStatus::Modified { .. } => HopPayload::Modified,
+            PayloadStatus::ChecksumChanged { .. } => HopPayload::ChecksumChanged,
+            PayloadStatus::ChecksumUnchanged => HopPayload::ChecksumUnchanged,
             PayloadStatus::Short => HopPayload::Short,
             PayloadStatus::None => HopPayload::None,
         }
@@ -59,6 +67,8 @@ impl HopPayload {
         match self {
             HopPayload::Intact => "intact",
             HopPayload::Modified => "modified",
+            HopPayload::ChecksumChanged => "checksum_changed",
+            HopPayload::ChecksumUnchanged => "checksum_unchanged",
             HopPayload::Short => "short",
             HopPayload::None => "none",
             HopPayload::Conflicting => "conflicting",
@@ -87,6 +97,40 @@ pub struct HopOut {
     /// Answers that disagree with the first one (forged or misattributed ICMP).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictingAnswer>,
+    /// How the answer was tied to its probe: `ip_id`, `tcp_timestamp` (the IP ID was
+    /// rewritten on the way) or `sequential` (probed alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<ProbeMatch>,
+    /// For `checksum_changed`: the checksums behind the inference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ChecksumOut>,
+    /// The control segment sent to this TTL and its answer (see docs/output.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlOut>,
+}
+
+/// The checksums of a `checksum_changed` hop, as `0x` hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChecksumOut {
+    /// As sent.
+    pub sent: String,
+    /// What the quote should carry with only the header changes it shows (equals `sent`
+    /// when it shows none).
+    pub expected: String,
+    /// As quoted.
+    pub quoted: String,
+    /// The server's echo of the rewritten command when it gives exactly `quoted`
+    /// (the inference is then confirmed); `null`: inferred only.
+    pub confirmed_by: Option<String>,
+}
+
+/// A control segment's fate at one TTL.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ControlOut {
+    pub attempts: u8,
+    /// The router that answered it (`null`: silent).
+    pub addr: Option<Ipv4Addr>,
+    pub rtt_ms: Option<f64>,
 }
 
 impl From<&HopRecord> for HopOut {
@@ -111,6 +155,25 @@ impl From<&HopRecord> for HopOut {
                 .map(|d| d.changes.clone())
                 .unwrap_or_default(),
             conflicts: h.conflicts.clone(),
+            matched_by: h.matched_by,
+            checksum: match quoted {
+                Some(PayloadStatus::ChecksumChanged {
+                    sent,
+                    expected,
+                    quoted,
+                }) => Some(ChecksumOut {
+                    sent: format!("{sent:#06x}"),
+                    expected: format!("{expected:#06x}"),
+                    quoted: format!("{quoted:#06x}"),
+                    confirmed_by: h.checksum_confirmed_by.as_deref().map(escape_bytes),
+                }),
+                _ => None,
+            },
+            control: (h.control_attempts > 0).then(|| ControlOut {
+                attempts: h.control_attempts,
+                addr: h.control.map(|c| c.addr),
+                rtt_ms: h.control.and_then(|c| c.rtt).map(ms),
+            }),
         }
     }
 }
@@ -147,6 +210,11 @@ pub struct Report {
     pub timing: Timing,
     /// ICMP errors that quoted this flow but no probe of the sweep.
     pub unmatched_icmp: u32,
+    /// The first hop whose quotes carry another IP ID than the probe had (`null`: none).
+    pub ip_id_rewritten_from: Option<crate::verdict::HopRef>,
+    /// Boxes that change headers on the forward path (tracebox's per-hop changes): where each
+    /// changed field first shows.
+    pub candidate_boxes: Vec<crate::verdict::CandidateBox>,
     /// Problems met on the way (limits, timeouts); the verdict says what they mean.
     pub errors: Vec<String>,
 }
@@ -178,6 +246,8 @@ impl Report {
                 done_ms: t.done.map(ms),
             },
             unmatched_icmp: input.unmatched_icmp,
+            ip_id_rewritten_from: d.ip_id_rewritten_from,
+            candidate_boxes: d.candidates,
             errors: input.errors,
         }
     }

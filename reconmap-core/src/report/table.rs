@@ -44,6 +44,18 @@ pub fn render_table(r: &Report, color: bool) -> String {
                     h.quoted_payload.as_deref().unwrap_or_default()
                 ),
             ),
+            HopPayload::ChecksumChanged => {
+                let how = h
+                    .checksum
+                    .as_ref()
+                    .and_then(|c| c.confirmed_by.as_ref())
+                    .map_or("inferred".to_string(), |e| format!("confirmed by \"{e}\""));
+                p.wrap(
+                    "1;31",
+                    &format!("CHANGED (header-only quote, TCP checksum; {how})"),
+                )
+            }
+            HopPayload::ChecksumUnchanged => p.wrap("32", "intact (TCP checksum)"),
             HopPayload::Short => p.wrap("33", "short quote (no payload)"),
             HopPayload::None => p.wrap("2", "no reply"),
             HopPayload::Conflicting => {

@@ -24,8 +24,7 @@ fn input(modified_at: Option<u8>) -> Evidence {
                     PayloadStatus::Intact
                 },
             }),
-            shared: false,
-            conflicts: Vec::new(),
+            ..HopRecord::silent(TimeToLive(t))
         })
         .collect();
     Evidence {

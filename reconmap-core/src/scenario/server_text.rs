@@ -5,6 +5,10 @@
 /// Host name of every lab server (also in its banner).
 pub const HOSTNAME: &str = "mx.lab.example";
 
+/// What the lab's interception proxy (`reconmap-proxy --starttls refuse`) answers to STARTTLS
+/// itself, the wording of ISP port-25 proxies.
+pub const PROXY_REFUSAL: &str = "502 5.5.1 STARTTLS not supported\r\n";
+
 /// The server's texts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerText {

@@ -46,11 +46,34 @@ fn truth_follows_the_segment_rules() {
             continue;
         };
         let last = k == s.server_ttl() - 1;
+        // What each router's quotes can show: nothing (silent), no payload and no checksum
+        // (RFC 792, 28 bytes), or the payload or its checksum (40 bytes and more).
+        let router = |ttl: u8| {
+            s.hops
+                .get(usize::from(ttl).wrapping_sub(1))
+                .map_or(RouterKind::Normal, |h| h.router)
+        };
+        let blind = |ttl: u8| matches!(router(ttl), RouterKind::Silent | RouterKind::Rfc792Quote);
+        let answers = |ttl: u8| router(ttl) != RouterKind::Silent;
+        // The first router from `ttl` on (below the server) satisfying `ok`.
+        let first_from = |ttl: u8, ok: &dyn Fn(u8) -> bool| (ttl..s.server_ttl()).find(|&t| ok(t));
         let (after, at) = match (mb.behaviour, mb.placement) {
-            (Behaviour::Mailguard, Placement::Forward) => (k, (!last).then_some(k + 1)),
-            (Behaviour::Mailguard, Placement::Prerouting) => (k - 1, Some(k)),
-            (Behaviour::Drop | Behaviour::Reset, Placement::Forward) => (k, None),
-            (Behaviour::Drop | Behaviour::Reset, Placement::Prerouting) => (k - 1, None),
+            (Behaviour::Mailguard, Placement::Forward) => (
+                k,
+                if last {
+                    None
+                } else {
+                    first_from(k + 1, &|t| !blind(t))
+                },
+            ),
+            (Behaviour::Mailguard, Placement::Prerouting) => (k - 1, first_from(k, &|t| !blind(t))),
+            // A drop is located by the first router beyond it that answers a control segment.
+            (Behaviour::Drop | Behaviour::Reset, Placement::Forward) => {
+                (k, first_from(k + 1, &answers))
+            }
+            (Behaviour::Drop | Behaviour::Reset, Placement::Prerouting) => {
+                (k - 1, first_from(k, &answers))
+            }
             // Header-rewriting boxes and proxies: their files state their own truth.
             (
                 Behaviour::RewriteIpId
@@ -64,19 +87,9 @@ fn truth_follows_the_segment_rules() {
                 continue;
             }
         };
-        // The prober only sees payload in quotes of hops that answer with a full quote.
-        let blind = |ttl: u8| {
-            s.hops
-                .get(usize::from(ttl).wrapping_sub(1))
-                .is_some_and(|h| matches!(h.router, RouterKind::Silent | RouterKind::ShortQuote))
-        };
         let mut after = after;
         while after > 0 && blind(after) {
             after -= 1;
-        }
-        let mut at = at;
-        while let Some(h) = at.filter(|&h| blind(h)) {
-            at = (h + 1 < s.server_ttl()).then_some(h + 1);
         }
         assert_eq!(s.expect.segment_after, Some(after), "{name}");
         assert_eq!(s.expect.segment_at, at, "{name}");

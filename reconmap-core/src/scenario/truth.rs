@@ -16,6 +16,10 @@ pub struct Observed {
     /// (TTL, address) of every hop that answered consistently (conflicting hops, whose
     /// answers disagree, are left out: they are not evidence).
     pub hops: Vec<(u8, Ipv4Addr)>,
+    /// The first hop whose quotes carry a rewritten IP ID.
+    pub ip_id_rewritten_from: Option<u8>,
+    /// TTLs (`at`) of the candidate boxes the record lists.
+    pub candidate_hops: Vec<u8>,
 }
 
 impl Observed {
@@ -35,6 +39,8 @@ impl Observed {
                 .filter(|h| h.payload != crate::report::HopPayload::Conflicting)
                 .filter_map(|h| Some((h.ttl.0, h.addr?)))
                 .collect(),
+            ip_id_rewritten_from: r.ip_id_rewritten_from.map(|h| h.ttl.0),
+            candidate_hops: r.candidate_boxes.iter().map(|c| c.at.ttl.0).collect(),
         })
     }
 
@@ -67,6 +73,13 @@ impl Observed {
                 .flatten()
                 .filter(|h| h["payload"] != "conflicting")
                 .filter_map(|h| Some((ttl(h)?, addr(h)?)))
+                .collect(),
+            ip_id_rewritten_from: ttl(&v["ip_id_rewritten_from"]),
+            candidate_hops: v["candidate_boxes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| ttl(&c["at"]))
                 .collect(),
         })
     }
@@ -106,6 +119,20 @@ impl Scenario {
                     "segment.at address {:?} (hop {at} is {:?})",
                     seen.segment_at_addr,
                     self.hop_addr(at)
+                ));
+            }
+        }
+        if seen.ip_id_rewritten_from != want.ip_id_rewritten_from {
+            wrong.push(format!(
+                "IP ID rewritten from hop {:?} (expected {:?})",
+                seen.ip_id_rewritten_from, want.ip_id_rewritten_from
+            ));
+        }
+        if let Some(c) = &want.candidate_hops {
+            if &seen.candidate_hops != c {
+                wrong.push(format!(
+                    "candidate boxes at hops {:?} (expected {c:?})",
+                    seen.candidate_hops
                 ));
             }
         }

@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 enum Event {
     /// A datagram reaching the prober's interface.
     ToProber(Vec<u8>),
-    /// A datagram reaching the server.
-    ToServer(Vec<u8>),
+    /// A datagram reaching the server, or (`proxy_hop`) the interception proxy on that router.
+    ToServer {
+        proxy_hop: Option<usize>,
+        data: Vec<u8>,
+    },
 }
 
 /// Counters of what the simulated network did (for tests).
@@ -55,6 +58,10 @@ pub struct SimStats {
     pub acks_dropped: u64,
     /// Forged ICMP errors sent by forging routers.
     pub forged: u64,
+    /// SYNs to a port the server does not listen on (answered with RST).
+    pub closed_port_resets: u64,
+    /// Segments the server dropped because their TCP timestamp went back (PAWS).
+    pub paws_rejected: u64,
 }
 
 /// The simulated network of one scenario.
@@ -75,6 +82,8 @@ pub struct SimNet {
     rng: StdRng,
     /// The forging routers' generator (as `reconmap-icmp-forge --seed 1`).
     forge_rng: crate::seeded::SeededRng,
+    /// Sequence-randomising boxes' offsets, by hop and flow (as the client names it).
+    seq_offsets: HashMap<(usize, FlowAddrs), u32>,
     stats: SimStats,
 }
 
@@ -99,6 +108,7 @@ impl SimNet {
             conns: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
             forge_rng: crate::seeded::SeededRng::new(1),
+            seq_offsets: HashMap::new(),
             stats: SimStats::default(),
         }
     }
@@ -136,7 +146,7 @@ impl SimNet {
             self.now = self.now.max(at);
             match event {
                 Event::ToProber(data) => self.arrived.push_back(Arrival { at, data }),
-                Event::ToServer(data) => self.at_server(&data),
+                Event::ToServer { proxy_hop, data } => self.at_server(&data, proxy_hop),
             }
         }
         self.now = self.now.max(t);

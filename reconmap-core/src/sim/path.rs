@@ -3,6 +3,7 @@
 use super::{Event, SimNet};
 use crate::scenario::{forge, Behaviour, ForgeSpec, MiddleboxSpec, Placement, RouterKind};
 use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
+use rand::Rng as _;
 use reconmap_wire::{
     build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpId, IpParams, SeqNumber, TcpFlags,
     TcpSegment, TimeToLive,
@@ -32,6 +33,21 @@ impl SimNet {
                 return;
             }
             let boxed = hop.middlebox.as_ref().filter(|m| m.applies_to(dst));
+            // An interception proxy takes port-25 connections before routing (REDIRECT in
+            // PREROUTING): whatever TTL is left, the segment is delivered to it.
+            if let Some(mb) = boxed.filter(|m| m.behaviour.is_proxy()) {
+                if tcp_dport(&pkt) == Some(25) {
+                    self.schedule(
+                        arrive,
+                        Event::ToServer {
+                            proxy_hop: Some(k),
+                            data: pkt,
+                        },
+                    );
+                    let _ = mb;
+                    return;
+                }
+            }
             if let Some(mb) = boxed.filter(|m| m.placement == Placement::Prerouting) {
                 if !self.client_box(mb, &mut pkt, k, arrive) {
                     return;
@@ -57,18 +73,38 @@ impl SimNet {
             return;
         }
         let n = u32::try_from(hops.len() + 1).unwrap_or(u32::MAX);
-        self.schedule(start + self.link * n, Event::ToServer(pkt));
+        self.schedule(
+            start + self.link * n,
+            Event::ToServer {
+                proxy_hop: None,
+                data: pkt,
+            },
+        );
     }
 
-    /// A datagram the server sends at `depart` walks the routers back to the prober.
-    pub(super) fn carry_from_server(&mut self, mut pkt: Vec<u8>, depart: std::time::Instant) {
+    /// A datagram the server (or the proxy on router `proxy_hop`) sends at `depart` walks the
+    /// routers back to the prober.
+    pub(super) fn carry_from_server(
+        &mut self,
+        mut pkt: Vec<u8>,
+        depart: std::time::Instant,
+        proxy_hop: Option<usize>,
+    ) {
         let Some(src) = ipv4_src(&pkt) else { return };
         let hops = self.scenario.hops.clone();
-        for hop in hops.iter().rev() {
+        // From the proxy's router, the routers below it; from the server, all of them.
+        let below = proxy_hop.map_or(hops.len(), |k| k.saturating_sub(1));
+        let flow = flow_of_server_segment(&pkt);
+        for (i, hop) in hops.iter().enumerate().take(below).rev() {
             if self.lost() {
                 return;
             }
             if let Some(mb) = hop.middlebox.as_ref().filter(|m| m.applies_to(src)) {
+                if mb.behaviour == Behaviour::SeqRandomise {
+                    if let Some(off) = flow.and_then(|f| self.seq_offsets.get(&(i + 1, f))) {
+                        shift_ack(&mut pkt, off.wrapping_neg());
+                    }
+                }
                 server_box(mb, &mut pkt);
             }
             if let Some(t) = pkt.get_mut(8) {
@@ -78,7 +114,7 @@ impl SimNet {
         if self.lost() {
             return;
         }
-        let n = u32::try_from(hops.len() + 1).unwrap_or(u32::MAX);
+        let n = u32::try_from(below + 1).unwrap_or(u32::MAX);
         self.schedule(depart + self.link * n, Event::ToProber(pkt));
     }
 
@@ -90,6 +126,27 @@ impl SimNet {
         k: usize,
         at: std::time::Instant,
     ) -> bool {
+        // Header boxes act on every client segment toward port 25.
+        match mb.behaviour {
+            Behaviour::RewriteIpId if tcp_dport(pkt) == Some(25) => {
+                let id = self.rng.gen::<u16>();
+                if let Some(b) = pkt.get_mut(4..6) {
+                    b.copy_from_slice(&id.to_be_bytes());
+                }
+                fix_ip_checksum(pkt);
+                return true;
+            }
+            Behaviour::SeqRandomise if tcp_dport(pkt) == Some(25) => {
+                let Some(flow) = flow_of_client_segment(pkt) else {
+                    return true;
+                };
+                let fresh = self.rng.gen::<u32>();
+                let off = *self.seq_offsets.entry((k, flow)).or_insert(fresh);
+                shift_seq(pkt, off);
+                return true;
+            }
+            _ => {}
+        }
         if !carries_starttls(pkt) {
             return true;
         }
@@ -98,9 +155,11 @@ impl SimNet {
                 rewrite_starttls(pkt);
                 true
             }
-            Behaviour::EhloMask => true,
-            Behaviour::RewriteIpId | Behaviour::SeqRandomise => true,
-            Behaviour::Proxy | Behaviour::ProxyPass => true,
+            Behaviour::EhloMask
+            | Behaviour::RewriteIpId
+            | Behaviour::SeqRandomise
+            | Behaviour::Proxy
+            | Behaviour::ProxyPass => true,
             Behaviour::Drop => false,
             Behaviour::Reset => {
                 self.reset_both_ends(pkt, k, at);
@@ -146,7 +205,13 @@ impl SimNet {
             &rst(seg.segment.seq),
         ) {
             let rest = u32::try_from(self.scenario.hops.len() + 1 - k).unwrap_or(u32::MAX);
-            self.schedule(at + self.link * rest, Event::ToServer(d));
+            self.schedule(
+                at + self.link * rest,
+                Event::ToServer {
+                    proxy_hop: None,
+                    data: d,
+                },
+            );
         }
     }
 
@@ -236,9 +301,12 @@ fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8]) {
             mask_ehlo_keyword(payload);
         }
         Behaviour::EhloMask => mask_ehlo_keyword(payload),
-        Behaviour::Drop | Behaviour::Reset => {}
-        Behaviour::RewriteIpId | Behaviour::SeqRandomise => {}
-        Behaviour::Proxy | Behaviour::ProxyPass => {}
+        Behaviour::Drop
+        | Behaviour::Reset
+        | Behaviour::RewriteIpId
+        | Behaviour::SeqRandomise
+        | Behaviour::Proxy
+        | Behaviour::ProxyPass => {}
     }
 }
 
@@ -274,13 +342,87 @@ fn carries_starttls(pkt: &[u8]) -> bool {
         && payload[..8].eq_ignore_ascii_case(b"STARTTLS")
 }
 
-/// STARTTLS -> XXXXXXXX at the start of the payload (checksums are not checked by the model).
+/// STARTTLS -> XXXXXXXX at the start of the payload, TCP checksum fixed (as the kernel does
+/// for the lab's nft rewrite).
 fn rewrite_starttls(pkt: &mut [u8]) {
     if let Some(off) = tcp_payload_offset(pkt) {
         if let Some(w) = pkt.get_mut(off..off + 8) {
             w.copy_from_slice(b"XXXXXXXX");
         }
     }
+    fix_tcp_checksum(pkt);
+}
+
+/// Adds `off` to the TCP sequence number (a sequence-randomising box, client to server).
+fn shift_seq(pkt: &mut [u8], off: u32) {
+    shift_u32(pkt, 4, off);
+}
+
+/// Adds `off` to the TCP acknowledgement number (server to client: the offset taken off).
+fn shift_ack(pkt: &mut [u8], off: u32) {
+    if tcp_flags(pkt).is_some_and(|f| f & 0x10 != 0) {
+        shift_u32(pkt, 8, off);
+    }
+}
+
+fn shift_u32(pkt: &mut [u8], at: usize, off: u32) {
+    let Some(ip) = ihl(pkt) else { return };
+    let Some(b) = pkt.get_mut(ip + at..ip + at + 4) else {
+        return;
+    };
+    let Ok(old) = <[u8; 4]>::try_from(&*b) else {
+        return;
+    };
+    b.copy_from_slice(&u32::from_be_bytes(old).wrapping_add(off).to_be_bytes());
+    fix_tcp_checksum(pkt);
+}
+
+/// Recomputes the TCP checksum of a whole datagram.
+fn fix_tcp_checksum(pkt: &mut [u8]) {
+    let (Some(ip), Some(sum)) = (ihl(pkt), reconmap_wire::tcp_checksum(pkt)) else {
+        return;
+    };
+    if let Some(b) = pkt.get_mut(ip + 16..ip + 18) {
+        b.copy_from_slice(&sum.to_be_bytes());
+    }
+}
+
+/// Recomputes the IPv4 header checksum.
+fn fix_ip_checksum(pkt: &mut [u8]) {
+    let Ok(h) = etherparse::Ipv4HeaderSlice::from_slice(pkt) else {
+        return;
+    };
+    let sum = h.to_header().calc_header_checksum();
+    if let Some(b) = pkt.get_mut(10..12) {
+        b.copy_from_slice(&sum.to_be_bytes());
+    }
+}
+
+/// The flow of a client segment, as the prober names it.
+fn flow_of_client_segment(pkt: &[u8]) -> Option<FlowAddrs> {
+    match parse_captured(pkt) {
+        Ok(Captured::Tcp(s)) => Some(FlowAddrs {
+            local: s.src,
+            remote: s.dst,
+        }),
+        _ => None,
+    }
+}
+
+/// The flow of a server segment, as the prober names it.
+fn flow_of_server_segment(pkt: &[u8]) -> Option<FlowAddrs> {
+    match parse_captured(pkt) {
+        Ok(Captured::Tcp(s)) => Some(FlowAddrs {
+            local: s.dst,
+            remote: s.src,
+        }),
+        _ => None,
+    }
+}
+
+fn tcp_flags(pkt: &[u8]) -> Option<u8> {
+    let ip = ihl(pkt)?;
+    pkt.get(ip + 13).copied()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

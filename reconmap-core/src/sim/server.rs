@@ -3,7 +3,7 @@
 //! lab's Postfix, or one of the hostile server's behaviours (same bytes, same segmentation).
 use super::path::server_side;
 use super::SimNet;
-use crate::scenario::server_text::{hostile, ServerText};
+use crate::scenario::server_text::{hostile, ServerText, HOSTNAME};
 use crate::scenario::{HostileBehaviour, HostileSpec};
 use bytes::Bytes;
 use rand::Rng as _;
@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// The IP TTL the server's segments start with (Linux).
 const SERVER_TTL: u8 = 64;
+/// The port the server (and an interception proxy) listens on.
+const SMTP_PORT: u16 = 25;
+
 /// The largest segment the server sends.
 const MSS: usize = 1460;
 /// How much a flooding server sends before the model stops (the client's limits end the
@@ -54,6 +57,22 @@ pub(super) struct ServerConn {
     split_seed: u64,
     /// The handshake's ACK was dropped once (a full accept queue).
     ack_dropped: bool,
+    /// The interception proxy on this router answers instead of the server.
+    proxy_hop: Option<usize>,
+    /// TCP timestamps (when the client's SYN had them): the last TSval taken (`ts_recent`).
+    ts_recent: Option<u32>,
+    /// When the SYN came: the server's timestamp clock counts milliseconds from it (and
+    /// starts at the ISN, a per-connection offset as Linux's).
+    opened: Option<Instant>,
+}
+
+impl ServerConn {
+    fn tsval(&self, now: Instant) -> u32 {
+        let ms = self
+            .opened
+            .map_or(0, |o| now.saturating_duration_since(o).as_millis());
+        self.isn.wrapping_add(ms as u32)
+    }
 }
 
 impl ServerConn {
@@ -203,8 +222,8 @@ impl Model {
 }
 
 impl SimNet {
-    /// A segment reached the server.
-    pub(super) fn at_server(&mut self, pkt: &[u8]) {
+    /// A segment reached the server, or the interception proxy on router `proxy_hop`.
+    pub(super) fn at_server(&mut self, pkt: &[u8], proxy_hop: Option<usize>) {
         let Ok(Captured::Tcp(rx)) = parse_captured(pkt) else {
             return;
         };
@@ -219,6 +238,12 @@ impl SimNet {
             self.rst_at_server(flow, seg.seq);
             return;
         }
+        if seg.flags.syn && rx.dst.port() != SMTP_PORT {
+            // Nothing listens there: RST (as Linux answers a closed port).
+            self.stats.closed_port_resets += 1;
+            self.refuse(flow, seg.seq);
+            return;
+        }
         if seg.flags.syn {
             let isn: u32 = self.rng.gen();
             let split_seed: u64 = self.rng.gen();
@@ -228,12 +253,33 @@ impl SimNet {
                 snd_nxt: isn,
                 isn,
                 split_seed,
+                proxy_hop,
+                ts_recent: seg.options.timestamps.map(|(val, _)| val),
+                opened: Some(self.now),
                 ..ServerConn::default()
             };
             self.emit(flow, "S", b"");
             return;
         }
-        let model = self.model.clone();
+        // PAWS (RFC 7323): a segment whose TSval is older than the last one taken is dropped
+        // and acknowledged again, as Linux does.
+        if let (Some(conn), Some((val, _))) = (self.conns.get_mut(&flow), seg.options.timestamps) {
+            if let Some(recent) = conn.ts_recent {
+                if (val.wrapping_sub(recent) as i32) < 0 {
+                    self.stats.paws_rejected += 1;
+                    self.emit(flow, "", b"");
+                    return;
+                }
+            }
+            let offset = seg.seq.0.wrapping_sub(conn.rcv_nxt) as i32;
+            if offset <= 0 && conn.ts_recent.is_some() {
+                conn.ts_recent = Some(val);
+            }
+        }
+        let model = match self.conns.get(&flow).and_then(|c| c.proxy_hop) {
+            Some(k) => self.proxy_model(k),
+            None => self.model.clone(),
+        };
         let small_backlog = model.hostile() == Some(HostileBehaviour::SmallBacklog);
         let Some(conn) = self.conns.get_mut(&flow) else {
             return;
@@ -400,6 +446,46 @@ impl SimNet {
         }
     }
 
+    /// The model of the interception proxy on router `k`: the server's banner, its EHLO reply
+    /// without STARTTLS and the proxy's own refusal (`proxy`), or the server's answers as
+    /// they are, relayed (`proxy-pass`).
+    fn proxy_model(&self, k: usize) -> Model {
+        let pass = self
+            .scenario
+            .hops
+            .get(k.wrapping_sub(1))
+            .and_then(|h| h.middlebox.as_ref())
+            .is_some_and(|m| m.behaviour == crate::scenario::Behaviour::ProxyPass);
+        if pass {
+            Model::Postfix(ServerText::new(HOSTNAME, self.scenario.server.tls))
+        } else {
+            let mut text = ServerText::new(HOSTNAME, false);
+            text.starttls_reply = crate::scenario::server_text::PROXY_REFUSAL;
+            Model::Postfix(text)
+        }
+    }
+
+    /// A RST|ACK for a SYN to a port nothing listens on.
+    fn refuse(&mut self, flow: FlowAddrs, syn_seq: SeqNumber) {
+        let seg = TcpSegment {
+            seq: SeqNumber(0),
+            ack: syn_seq + 1,
+            flags: TcpFlags {
+                rst: true,
+                ack: true,
+                ..TcpFlags::default()
+            },
+            ..TcpSegment::default()
+        };
+        if let Ok(d) = build_ipv4_tcp(
+            &server_side(&flow),
+            &IpParams::new(TimeToLive(SERVER_TTL), IpId(0)),
+            &seg,
+        ) {
+            self.carry_from_server(d, self.now, None);
+        }
+    }
+
     /// The server sends one segment on `flow` now (or as soon as its earlier segments left).
     fn emit(&mut self, flow: FlowAddrs, flags: &str, payload: &[u8]) {
         self.emit_after(flow, Duration::ZERO, flags, payload);
@@ -430,6 +516,7 @@ impl SimNet {
             window: 65535,
             options: TcpOptions {
                 mss: syn.then_some(1460),
+                timestamps: conn.ts_recent.map(|recent| (conn.tsval(depart), recent)),
                 ..TcpOptions::default()
             },
             payload: Bytes::copy_from_slice(payload),
@@ -444,12 +531,13 @@ impl SimNet {
             conn.reset = true;
             conn.client_closed = true;
         }
+        let proxy_hop = conn.proxy_hop;
         if let Ok(d) = build_ipv4_tcp(
             &server_side(&flow),
             &IpParams::new(TimeToLive(SERVER_TTL), IpId(0)),
             &seg,
         ) {
-            self.carry_from_server(d, depart);
+            self.carry_from_server(d, depart, proxy_hop);
         }
     }
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 /// Most bytes `send` queues before refusing more.
 const SEND_BUFFER: usize = 64 * 1024;
+/// Acknowledged bytes kept for copies of them (the sweep's control segments).
+const ACKED_TAIL: usize = 64;
 
 /// A TCP client connection (see the module docs).
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub struct TcpClient {
     send_mss: usize,
     /// Data from `snd_una` on (acked bytes are dropped), not counting SYN/FIN.
     send_buf: BytesMut,
+    /// The last acknowledged bytes (up to [`ACKED_TAIL`]), ending at `snd_una`.
+    acked_tail: BytesMut,
     syn_sent: bool,
     fin_queued: bool,
     /// Sequence number of our FIN once it has been sent.
@@ -55,6 +59,7 @@ impl TcpClient {
             snd_wnd: 0,
             send_mss: 536,
             send_buf: BytesMut::new(),
+            acked_tail: BytesMut::new(),
             syn_sent: false,
             fin_queued: false,
             fin_seq: None,
@@ -173,6 +178,32 @@ impl TcpClient {
         }
         let len = self.send_buf.len().min(self.send_mss);
         Some(self.data_segment(now, self.data_start(), self.send_buf.get(..len)?))
+    }
+
+    /// A segment carrying a copy of the last `len` bytes the peer already acknowledged (ending
+    /// at the first unacknowledged byte), as a retransmission would carry them now. The peer
+    /// takes it as a duplicate and drops it; boxes on the way see an ordinary retransmission.
+    /// `None` when fewer bytes than that were acknowledged.
+    pub fn acked_copy_segment(&self, now: Instant, len: usize) -> Option<TcpSegment> {
+        if !self.synchronized() || len == 0 || self.acked_tail.len() < len {
+            return None;
+        }
+        let bytes = self.acked_tail.get(self.acked_tail.len() - len..)?;
+        let seq = SeqNumber(self.snd_una.0.wrapping_sub(u32::try_from(len).ok()?));
+        Some(self.data_segment(now, seq, bytes))
+    }
+
+    /// Reserves `n` TCP timestamp values from now on for segments sent outside the state
+    /// machine (the sweep's probes): returns the first, and moves the clock so that every
+    /// later segment carries a larger one (the peer's PAWS check never sees it go back).
+    /// `None` when the connection does not use timestamps.
+    pub fn reserve_timestamps(&mut self, now: Instant, n: u32) -> Option<u32> {
+        if !self.ts_enabled {
+            return None;
+        }
+        let first = self.ts_val(now);
+        self.cfg.ts_offset = self.cfg.ts_offset.wrapping_add(n);
+        Some(first)
     }
 
     /// Takes the in-order data received so far.
@@ -581,7 +612,10 @@ impl TcpClient {
         }
         let acked = advance as usize;
         let data = acked.min(self.send_buf.len());
-        let _ = self.send_buf.split_to(data);
+        let gone = self.send_buf.split_to(data);
+        self.acked_tail.extend_from_slice(&gone);
+        let excess = self.acked_tail.len().saturating_sub(ACKED_TAIL);
+        let _ = self.acked_tail.split_to(excess);
         self.snd_una = seg.ack;
         if (self.snd_nxt - self.snd_una) < 0 {
             self.snd_nxt = self.snd_una;

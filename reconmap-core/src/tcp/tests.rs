@@ -385,3 +385,37 @@ fn test_established_lossy_link_simulation() {
         assert_eq!(got, msg);
     }
 }
+
+#[test]
+fn test_established_acked_copy_repeats_acknowledged_bytes_before_snd_una() {
+    let t0 = Instant::now();
+    let mut c = established(t0);
+    assert!(c.acked_copy_segment(t0, 4).is_none());
+    c.send(b"EHLO x\r\n").expect("send");
+    let _ = all(&mut c, t0);
+    c.process(t0, &from_peer(PEER_ISN + 1, ISN + 9, ".", b""));
+    let copy = c.acked_copy_segment(t0, 5).expect("copy");
+    assert_eq!(&copy.payload[..], b"O x\r\n");
+    assert_eq!(copy.seq, SeqNumber(ISN + 9 - 5));
+    assert!(copy.flags.ack && copy.flags.psh);
+    assert!(
+        c.acked_copy_segment(t0, 9).is_none(),
+        "only 8 bytes were acknowledged"
+    );
+}
+
+#[test]
+fn test_established_reserved_timestamps_stay_below_later_segments() {
+    let t0 = Instant::now();
+    let mut c = established(t0);
+    let first = c
+        .reserve_timestamps(t0, 100)
+        .expect("timestamps negotiated");
+    c.send(b"QUIT\r\n").expect("send");
+    let segs = all(&mut c, t0);
+    let (val, ecr) = segs[0].options.timestamps.expect("ts");
+    assert!(val >= first + 100, "{val} after block {first}+100");
+    assert_eq!(ecr, 77);
+    let mut no_ts = established_with(t0, |cfg| cfg.timestamps = false);
+    assert_eq!(no_ts.reserve_timestamps(t0, 10), None);
+}

@@ -1,6 +1,6 @@
 //! The facts the verdict rules read, computed once from the evidence.
 use super::{HopRef, Segment};
-use crate::evidence::{ConnectOutcome, Evidence, Incomplete, PayloadStatus};
+use crate::evidence::{ConnectOutcome, Evidence, HopRecord, Incomplete, PayloadStatus};
 use crate::smtp::Reply;
 use reconmap_wire::TimeToLive;
 
@@ -24,8 +24,16 @@ pub struct Facts<'a> {
     pub incomplete: Option<&'a Incomplete>,
     pub connect: ConnectOutcome,
     pub starttls_sent: bool,
-    /// The first hop whose quote shows the STARTTLS bytes changed, and the segment it closes.
+    /// The first hop whose quote shows the STARTTLS bytes changed (or, unless the server
+    /// accepted STARTTLS, whose quoted checksum says so), and the segment it closes.
     pub first_modified: Option<Segment>,
+    /// Whether that hop's change is inferred from its TCP checksum (header-only quote).
+    pub modified_inferred: Option<&'a HopRecord>,
+    /// The first hop above the last intact one that answered a control segment but never
+    /// the STARTTLS segment: where STARTTLS disappears.
+    pub first_unreached: Option<HopRef>,
+    /// Boxes that change headers on the forward path.
+    pub candidates: Vec<super::CandidateBox>,
     /// The last hop whose quote shows the original bytes (the prober when none does).
     pub last_intact: HopRef,
     /// The banner or an EHLO keyword was masked on the way back.
@@ -54,23 +62,46 @@ impl<'a> Facts<'a> {
         let intact_below = |ttl: u8| {
             e.hops
                 .iter()
-                .filter(|h| h.ttl.0 < ttl && h.payload() == PayloadStatus::Intact)
+                .filter(|h| h.ttl.0 < ttl && h.payload().is_unchanged())
                 .max_by_key(|h| h.ttl)
                 .map_or(prober, |h| HopRef {
                     ttl: h.ttl,
                     addr: h.addr,
                 })
         };
-        let first_modified = e
+        let accepted = e
+            .smtp
+            .starttls_reply
+            .as_ref()
+            .is_some_and(|r| r.code == 220);
+        // With STARTTLS accepted, a checksum change cannot be a rewritten command (the server
+        // got STARTTLS): it is a header-level change (options), not evidence of stripping.
+        let changed = |h: &&HopRecord| match h.payload() {
+            PayloadStatus::Modified { .. } => true,
+            PayloadStatus::ChecksumChanged { .. } => !accepted,
+            _ => false,
+        };
+        let first = e.hops.iter().find(changed);
+        let first_modified = first.map(|m| Segment {
+            after: intact_below(m.ttl.0),
+            at: Some(HopRef {
+                ttl: m.ttl,
+                addr: m.addr,
+            }),
+        });
+        let modified_inferred =
+            first.filter(|h| matches!(h.payload(), PayloadStatus::ChecksumChanged { .. }));
+        let last_intact = intact_below(u8::MAX);
+        let first_unreached = e
             .hops
             .iter()
-            .find(|h| matches!(h.payload(), PayloadStatus::Modified { .. }))
-            .map(|m| Segment {
-                after: intact_below(m.ttl.0),
-                at: Some(HopRef {
-                    ttl: m.ttl,
-                    addr: m.addr,
-                }),
+            .filter(|h| h.ttl > last_intact.ttl && h.payload() == PayloadStatus::None)
+            .filter(|h| !h.is_conflicting())
+            .find_map(|h| {
+                h.control.map(|c| HopRef {
+                    ttl: h.ttl,
+                    addr: Some(c.addr),
+                })
             });
         let smtp = &e.smtp;
         let answer = match smtp.starttls_reply.as_ref() {
@@ -85,7 +116,13 @@ impl<'a> Facts<'a> {
             connect: e.tcp.connect,
             starttls_sent: smtp.starttls_sent,
             first_modified,
-            last_intact: intact_below(u8::MAX),
+            modified_inferred,
+            first_unreached,
+            candidates: super::path_changes::candidate_boxes(
+                &e.hops,
+                super::path_changes::prober_ref(e.prober),
+            ),
+            last_intact,
             masked: smtp.banner_masked || !smtp.masked_keywords.is_empty(),
             advertised: smtp.starttls_advertised,
             answer,
@@ -110,6 +147,15 @@ impl<'a> Facts<'a> {
         Segment {
             after: self.last_intact,
             at: None,
+        }
+    }
+
+    /// Where a segment that never got an answer disappeared: from the last intact hop to the
+    /// first hop that answered a control segment but never STARTTLS (the server when none did).
+    pub fn where_lost(&self) -> Segment {
+        Segment {
+            after: self.last_intact,
+            at: self.first_unreached,
         }
     }
 }

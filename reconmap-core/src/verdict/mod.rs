@@ -4,6 +4,7 @@
 //! rules ([`rules::RULES`]) is walked: the first rule that fires decides, and the record names
 //! it (`rule`). docs/output.md shows the same table; a test keeps the two equal.
 mod facts;
+pub mod path_changes;
 pub mod rules;
 
 use crate::evidence::TcpObservations;
@@ -15,6 +16,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 pub use facts::{Facts, StartTlsAnswer};
+pub use path_changes::CandidateBox;
 pub use rules::{Finding, Rule, RULES};
 
 /// The verdict names of the JSON schema.
@@ -110,12 +112,18 @@ pub struct Decision {
     pub segment: Option<Segment>,
     pub reason: String,
     pub evidence: Vec<String>,
+    /// Boxes that change headers on the forward path (see [`path_changes`]).
+    pub candidates: Vec<CandidateBox>,
+    /// The first hop whose quote carries a rewritten IP ID.
+    pub ip_id_rewritten_from: Option<HopRef>,
 }
 
 /// Decides from the evidence of one session: the first rule of [`RULES`] that fires.
 pub fn decide(e: &Evidence) -> Decision {
     let facts = Facts::of(e);
     let evidence = collect_evidence(&e.hops, &e.smtp, &e.tcp);
+    let candidates = facts.candidates.clone();
+    let ip_id_rewritten_from = path_changes::ip_id_rewritten_from(&e.hops);
     for rule in RULES {
         if let Some(f) = (rule.check)(&facts) {
             return Decision {
@@ -124,6 +132,8 @@ pub fn decide(e: &Evidence) -> Decision {
                 segment: f.segment,
                 reason: f.reason,
                 evidence,
+                candidates,
+                ip_id_rewritten_from,
             };
         }
     }
@@ -134,6 +144,8 @@ pub fn decide(e: &Evidence) -> Decision {
         segment: None,
         reason: "no verdict rule applied".to_string(),
         evidence,
+        candidates,
+        ip_id_rewritten_from,
     }
 }
 
@@ -150,6 +162,48 @@ fn collect_evidence(
                 h.ttl,
                 h.addr.map_or("?".to_string(), |a| a.to_string()),
                 crate::evidence::escape_bytes(&quoted)
+            ));
+        }
+        if let PayloadStatus::ChecksumChanged {
+            sent,
+            expected,
+            quoted,
+        } = h.payload()
+        {
+            let shown = if sent == expected {
+                String::new()
+            } else {
+                format!(" ({expected:#06x} with the header changes it shows)")
+            };
+            ev.push(format!(
+                "hop {} ({}) quotes TCP checksum {quoted:#06x} where {sent:#06x} was sent{shown}: bytes its {}-byte quote does not show were changed{}",
+                h.ttl,
+                h.addr.map_or("?".to_string(), |a| a.to_string()),
+                h.diff.as_ref().map_or(0, |d| d.quote_len),
+                h.checksum_confirmed_by.as_ref().map_or(String::new(), |e| format!(
+                    " (exactly the checksum of the command rewritten to \"{}\", as the server echoed it)",
+                    crate::evidence::escape_bytes(e)
+                ))
+            ));
+        }
+        if let (Some(c), PayloadStatus::None) = (&h.control, h.payload()) {
+            ev.push(format!(
+                "hop {} ({}) answered a control segment but none of {} STARTTLS probes",
+                h.ttl, c.addr, h.attempts
+            ));
+        }
+        if let Some(
+            how @ (crate::evidence::ProbeMatch::TcpTimestamp
+            | crate::evidence::ProbeMatch::Sequential),
+        ) = h.matched_by
+        {
+            ev.push(format!(
+                "hop {}: quote matched to its probe by {} (IP ID rewritten on the way)",
+                h.ttl,
+                match how {
+                    crate::evidence::ProbeMatch::TcpTimestamp => "its TCP timestamp",
+                    _ => "probing the TTL alone",
+                }
             ));
         }
         if let Some(d) = &h.diff {

@@ -103,17 +103,28 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "quote_modified",
         verdict: Verdict::Stripped,
-        doc: "A hop's ICMP quote shows the STARTTLS bytes changed: `at` is the first such hop, `after` the last hop below it quoting the original bytes.",
+        doc: "A hop's ICMP quote shows the STARTTLS bytes changed, or (unless the server accepted STARTTLS) a header-only quote's TCP checksum says bytes it does not show changed: `at` is the first such hop, `after` the last hop below it that saw the original bytes.",
         check: |f| {
             let seg = f.first_modified?;
             let at = seg.at.map_or(0, |h| h.ttl.0);
-            found(
-                Some(seg),
-                format!(
-                    "STARTTLS arrives intact at hop {} and changed at hop {at}",
-                    seg.after.ttl
-                ),
-            )
+            let mut why = format!(
+                "STARTTLS arrives intact at hop {} and changed at hop {at}",
+                seg.after.ttl
+            );
+            if let Some(h) = f.modified_inferred {
+                why.push_str(&format!(
+                    " (inferred from the TCP checksum in its {}-byte quote, {})",
+                    h.diff.as_ref().map_or(0, |d| d.quote_len),
+                    match &h.checksum_confirmed_by {
+                        Some(e) => format!(
+                            "confirmed: the server's echo \"{}\" gives exactly that checksum",
+                            crate::evidence::escape_bytes(e)
+                        ),
+                        None => "not confirmed by an echo".to_string(),
+                    }
+                ));
+            }
+            found(Some(seg), why)
         },
     },
     Rule {
@@ -202,11 +213,28 @@ pub static RULES: &[Rule] = &[
             if !f.masked {
                 return None;
             }
-            found(
-                None,
-                "the banner or EHLO reply was masked on the way back, but STARTTLS reached the server intact and was accepted"
-                    .to_string(),
-            )
+            let mut why = "the banner or EHLO reply was masked on the way back, but STARTTLS reached the server intact and was accepted; forward probes cannot locate a box that changes only the server's replies".to_string();
+            if f.candidates.is_empty() {
+                why.push_str(" (no box changed headers on the forward path either)");
+            } else {
+                let list: Vec<String> = f
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "between hop {} and hop {} ({})",
+                            c.after.ttl,
+                            c.at.ttl,
+                            c.fields.join(", ")
+                        )
+                    })
+                    .collect();
+                why.push_str(&format!(
+                    "; boxes that change headers on the forward path, candidates for it: {}",
+                    list.join("; ")
+                ));
+            }
+            found(None, why)
         },
     },
     Rule {
@@ -240,16 +268,30 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "starttls_reset",
         verdict: Verdict::Blocked,
-        doc: "No answer to STARTTLS and the connection was reset after it by a RST whose IP TTL differs from the server's own segments (injected on the way); `after` is the last hop that quoted the original bytes.",
+        doc: "No answer to STARTTLS and the connection was reset after it by a RST whose IP TTL differs from the server's own segments (injected on the way); `after` is the last hop that saw STARTTLS, `at` the first hop that answered a control segment but never STARTTLS (null: not located).",
         check: |f| {
             if !f.injected_reset {
                 return None;
             }
-            found(
-                Some(f.after_last_intact()),
+            let rst = f
+                .evidence
+                .tcp
+                .rsts
+                .iter()
+                .find(|r| r.after_starttls && r.server_ttl != Some(r.ttl));
+            let origin = rst.map_or(String::new(), |r| {
                 format!(
-                    "the connection was reset after STARTTLS; last hop seeing it intact: {}",
-                    f.last_intact.ttl
+                    " by a RST with IP TTL {} (sent about {} hops away; the server's segments arrive with {})",
+                    r.ttl,
+                    r.sent_from_hop,
+                    r.server_ttl.map_or("an unknown TTL".to_string(), |t| t.to_string())
+                )
+            });
+            found(
+                Some(f.where_lost()),
+                format!(
+                    "the connection was reset after STARTTLS{origin}; {}",
+                    lost_where(f)
                 ),
             )
         },
@@ -274,16 +316,16 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "starttls_dropped",
         verdict: Verdict::Blocked,
-        doc: "No answer to STARTTLS and the segment was never acknowledged (dropped on the way); `after` is the last hop that quoted it.",
+        doc: "No answer to STARTTLS and the segment was never acknowledged (dropped on the way); `after` is the last hop that saw it, `at` the first hop that answered a control segment but never STARTTLS (null: not located).",
         check: |f| {
             if !f.starttls_unacked {
                 return None;
             }
             found(
-                Some(f.after_last_intact()),
+                Some(f.where_lost()),
                 format!(
-                    "the STARTTLS segment was never acknowledged (dropped on the way); last hop seeing it intact: {}",
-                    f.last_intact.ttl
+                    "the STARTTLS segment was never acknowledged (dropped on the way); {}",
+                    lost_where(f)
                 ),
             )
         },
@@ -306,6 +348,19 @@ pub static RULES: &[Rule] = &[
         },
     },
 ];
+
+/// Where STARTTLS was last seen and where it was missed, in words.
+fn lost_where(f: &Facts<'_>) -> String {
+    let seen = format!("last hop seeing it intact: {}", f.last_intact.ttl);
+    match f.first_unreached {
+        Some(h) => format!(
+            "{seen}; hop {} ({}) answers a control segment of the same length but never STARTTLS: it disappears between them",
+            h.ttl,
+            h.addr.map_or("?".to_string(), |a| a.to_string())
+        ),
+        None => format!("{seen}; no hop above it answered a control segment, so where it disappears is not located"),
+    }
+}
 
 /// What ended the SMTP session before STARTTLS, quoting what happened.
 fn why_starttls_not_sent(e: &crate::evidence::Evidence) -> String {

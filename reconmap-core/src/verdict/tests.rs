@@ -43,8 +43,8 @@ fn hop(ttl: u8, payload: Option<PayloadStatus>) -> HopRecord {
             changes: Vec::new(),
             payload: p,
         }),
-        shared: false,
-        conflicts: Vec::new(),
+        matched_by: Some(crate::evidence::ProbeMatch::IpId),
+        ..HopRecord::silent(TimeToLive(ttl))
     }
 }
 
@@ -215,13 +215,124 @@ fn dropped_or_reset_starttls_is_blocked() {
     t.rsts.push(RstRecord {
         ttl: TimeToLive(62),
         server_ttl: Some(TimeToLive(60)),
+        sent_from_hop: TimeToLive(3),
         after_starttls: true,
         at: Duration::from_millis(5),
     });
     let d = decide(PROBER, &[intact(1), intact(2), intact(3)], &smtp(None), &t);
     assert_eq!(d.verdict, Verdict::Blocked);
     assert!(d.reason.contains("reset"));
+    assert!(d.reason.contains("sent about 3 hops away"), "{}", d.reason);
     assert!(d.evidence.iter().any(|e| e.contains("likely injected")));
+}
+
+/// Hop `ttl` silent for STARTTLS; with `control`, it answered a control segment.
+fn unreached(ttl: u8, control: bool) -> HopRecord {
+    HopRecord {
+        attempts: 3,
+        control_attempts: 2,
+        control: control.then(|| crate::evidence::ControlAnswer {
+            addr: Ipv4Addr::new(203, 0, 113, ttl),
+            rtt: None,
+            icmp: crate::evidence::IcmpKind::TimeExceeded { code: 0 },
+        }),
+        ..HopRecord::silent(TimeToLive(ttl))
+    }
+}
+
+#[test]
+fn a_hop_answering_the_control_but_never_starttls_locates_the_drop() {
+    let hops = [
+        intact(1),
+        intact(2),
+        unreached(3, false),
+        unreached(4, true),
+    ];
+    let mut t = tcp();
+    t.starttls_unacked = true;
+    let d = decide(PROBER, &hops, &smtp(None), &t);
+    assert_eq!((d.verdict, d.rule), (Verdict::Blocked, "starttls_dropped"));
+    assert_eq!(ttls(&d.segment), (Some(2), Some(4)));
+    assert!(
+        d.reason.contains("hop 4 (203.0.113.4) answers a control"),
+        "{}",
+        d.reason
+    );
+    // A control answered below the last intact hop locates nothing.
+    let hops = [
+        intact(1),
+        unreached(2, true),
+        intact(3),
+        unreached(4, false),
+    ];
+    let d = decide(PROBER, &hops, &smtp(None), &t);
+    assert_eq!(ttls(&d.segment), (Some(3), None));
+    assert!(d.reason.contains("not located"));
+}
+
+fn checksum_changed(ttl: u8, confirmed: bool) -> HopRecord {
+    HopRecord {
+        diff: Some(QuoteDiff {
+            quote_len: 40,
+            changes: Vec::new(),
+            payload: PayloadStatus::ChecksumChanged {
+                sent: 1,
+                expected: 1,
+                quoted: 2,
+            },
+        }),
+        checksum_confirmed_by: confirmed.then(|| b"XXXXXXXX".to_vec()),
+        ..intact(ttl)
+    }
+}
+
+fn checksum_unchanged(ttl: u8) -> HopRecord {
+    HopRecord {
+        diff: Some(QuoteDiff {
+            quote_len: 40,
+            changes: Vec::new(),
+            payload: PayloadStatus::ChecksumUnchanged,
+        }),
+        ..intact(ttl)
+    }
+}
+
+#[test]
+fn a_changed_checksum_in_a_header_only_quote_locates_the_rewrite() {
+    let hops = [intact(1), checksum_unchanged(2), checksum_changed(3, true)];
+    let refused = SmtpObservations {
+        starttls_echo: Some("XXXXXXXX".to_string()),
+        ..smtp(Some(reply(
+            500,
+            "5.5.2 Error: command not recognized: \"XXXXXXXX\"",
+        )))
+    };
+    let d = decide(PROBER, &hops, &refused, &tcp());
+    assert_eq!((d.verdict, d.rule), (Verdict::Stripped, "quote_modified"));
+    assert_eq!(ttls(&d.segment), (Some(2), Some(3)));
+    assert!(d
+        .reason
+        .contains("inferred from the TCP checksum in its 40-byte quote"));
+    assert!(d.reason.contains("confirmed"), "{}", d.reason);
+    let hops = [intact(1), checksum_changed(2, false)];
+    let d = decide(PROBER, &hops, &refused, &tcp());
+    assert!(d.reason.contains("not confirmed"), "{}", d.reason);
+}
+
+#[test]
+fn a_changed_checksum_with_starttls_accepted_is_not_stripping() {
+    let hops = [
+        intact(1),
+        checksum_changed(2, false),
+        checksum_changed(3, false),
+    ];
+    let d = decide(
+        PROBER,
+        &hops,
+        &smtp(Some(reply(220, "2.0.0 Ready to start TLS"))),
+        &tcp(),
+    );
+    assert_eq!(d.verdict, Verdict::Clean, "{}", d.reason);
 }
 
 #[test]
