@@ -10,6 +10,46 @@ use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime};
 
+/// A hop named by a segment: its TTL (0 = the prober) and address when known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct HopRef {
+    pub ttl: TimeToLive,
+    pub addr: Option<Ipv4Addr>,
+}
+
+/// What the interception check (`engine::intercept`) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterceptionCheck {
+    /// Not run (disabled, no connection, no source port for its flows); the text says why.
+    NotChecked(String),
+    /// Port 25 is answered where the target is: the text says how that was seen.
+    NotIntercepted(String),
+    /// The measurements did not tell (silent routers, no answers); the text says what lacked.
+    Undetermined(String),
+    Intercepted(Interception),
+}
+
+/// A TCP connection to port 25 that ends before the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interception {
+    /// The other port of the target whose SYNs the proxy does not take.
+    pub alt_port: u16,
+    /// The TTL at which a SYN to port 25 was answered in the target's name while a SYN to
+    /// `alt_port` with the same TTL expired at a router: the proof.
+    pub answered_at: TimeToLive,
+    /// The hop where the connection ends (the first TTL where the alt SYN expired at a router
+    /// and the port-25 SYN did not), and the hop below it.
+    pub after: HopRef,
+    pub at: HopRef,
+    /// Routers that answered alt SYNs from `at` on: the path goes on past the proxy.
+    pub routers_beyond: Vec<(TimeToLive, Ipv4Addr)>,
+    /// The TTL from which the target itself answers `alt_port` (one past the last router that
+    /// answered), when it answered at all.
+    pub target_reached_at: Option<TimeToLive>,
+    /// The IP TTL of the target's answer on `alt_port` (its distance by the usual initial TTLs).
+    pub target_answer_ttl: Option<TimeToLive>,
+}
+
 /// One row of the TTL sweep.
 ///
 /// The output form of a hop is `report::HopOut`.
@@ -214,6 +254,8 @@ pub struct Evidence {
     pub unmatched_icmp: u32,
     /// Set when the trace is not complete (see [`Incomplete`]).
     pub incomplete: Option<Incomplete>,
+    /// Whether the connection to port 25 really ends at the target.
+    pub interception: InterceptionCheck,
 }
 
 impl Evidence {
@@ -244,6 +286,7 @@ impl Evidence {
             errors: Vec::new(),
             unmatched_icmp: 0,
             incomplete: Some(incomplete),
+            interception: InterceptionCheck::NotChecked("not probed".to_string()),
         }
     }
 }

@@ -37,6 +37,11 @@ pub struct ProbeConfig {
     pub banner_nudges: u8,
     /// Send control segments to TTLs that stay silent for STARTTLS (locates drops).
     pub locate_drops: bool,
+    /// Check whether the connection to the target's port really ends at the target (see
+    /// `engine::intercept`).
+    pub intercept_check: bool,
+    /// The other port of the target that check sends SYNs to.
+    pub alt_port: u16,
     /// Fault injection for tests of the engine's panic boundary: the session of this target
     /// panics on its first captured packet. Never set outside tests.
     #[doc(hidden)]
@@ -61,6 +66,8 @@ impl Default for ProbeConfig {
             banner_nudge: Duration::from_secs(3),
             banner_nudges: 3,
             locate_drops: true,
+            intercept_check: true,
+            alt_port: super::intercept::DEFAULT_ALT_PORT,
             fault_panic_target: None,
         }
     }

@@ -2,6 +2,7 @@
 //! over a [`Transport`]. A single `reconmap probe` is a run with one target.
 pub mod config;
 mod driver;
+pub mod intercept;
 pub mod near_hops;
 pub mod pacing;
 pub mod ports;
@@ -14,5 +15,5 @@ pub use driver::{
     Engine, EngineError, RunPlan, RunStats, Sink, SinkError, StopLevel, Target, RETIRE_GRACE,
 };
 pub use ports::{PortAllocator, PortRange};
-pub use session::{Outgoing, ProbeSession};
+pub use session::{Outgoing, ProbeSession, SideFlows};
 pub use transport::{Arrival, Transport, TransportError};

@@ -5,9 +5,12 @@
 //! time, and takes datagrams to send from [`ProbeSession::poll_transmit`]. That keeps it testable
 //! against a simulated network and lets one driver run thousands of sessions.
 use super::config::{distance_from_ttl, ProbeConfig};
+use super::intercept::{InterceptCheckState, InterceptPlan};
 use super::near_hops::NearHops;
 use super::sweep::{Sweep, SweepPlan, TsvalBlock, TSVAL_BLOCK};
-use crate::evidence::{ConnectOutcome, Evidence, Incomplete, RstRecord, TcpObservations, Timeline};
+use crate::evidence::{
+    ConnectOutcome, Evidence, Incomplete, InterceptionCheck, RstRecord, TcpObservations, Timeline,
+};
 use crate::smtp::{SmtpAction, SmtpClient};
 use crate::tcp::{TcpClient, TcpConfig, TcpEvent, TcpState};
 use reconmap_wire::{build_ipv4_tcp, Captured, FlowAddrs, IpParams, TcpSegment};
@@ -36,6 +39,21 @@ enum Phase {
     /// Verdict evidence complete; QUIT/FIN under way.
     Closing,
     Done,
+}
+
+/// The flows of the interception check (see `engine::intercept`), registered with the main one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SideFlows {
+    /// Our main port toward another port of the target.
+    pub alt: FlowAddrs,
+    /// Another port of ours toward the target's port.
+    pub ctl: FlowAddrs,
+}
+
+impl SideFlows {
+    pub fn all(&self) -> [FlowAddrs; 2] {
+        [self.alt, self.ctl]
+    }
 }
 
 /// One target's probe session.
@@ -69,6 +87,16 @@ pub struct ProbeSession {
     ack_retransmits: u8,
     /// The connection was reset (by the server or a box).
     connection_reset: bool,
+    /// The interception check's flows, when it may run.
+    side: Option<SideFlows>,
+    intercept: Option<InterceptCheckState>,
+    /// Why the check did not run, when it did not.
+    intercept_skipped: Option<String>,
+    /// ISN of the check's SYNs.
+    side_isn: u32,
+    /// The SYN/ACK's IP TTL, once the check may start.
+    intercept_at: Option<TimeToLive>,
+    side_requested: bool,
 }
 
 impl ProbeSession {
@@ -125,6 +153,12 @@ impl ProbeSession {
             banner_nudge_at: None,
             ack_retransmits: 0,
             connection_reset: false,
+            side: None,
+            intercept: None,
+            intercept_skipped: None,
+            side_isn: isn.rotate_left(16) ^ 0x5a5a_5a5a,
+            intercept_at: None,
+            side_requested: false,
         };
         s.advance(now);
         s
@@ -132,6 +166,36 @@ impl ProbeSession {
 
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
+    }
+
+    /// Whether the session wants the interception check's flows now (the handshake is
+    /// complete); true once: the caller then answers with [`set_side_flows`](Self::set_side_flows).
+    pub fn take_side_flow_request(&mut self) -> bool {
+        if self.side_requested || self.intercept_at.is_none() || self.phase == Phase::Done {
+            return false;
+        }
+        self.side_requested = true;
+        true
+    }
+
+    /// Starts the interception check on these flows (registered by the caller), or records
+    /// why it cannot run (`Err`).
+    pub fn set_side_flows(&mut self, now: Instant, side: Result<SideFlows, String>) {
+        match side {
+            Ok(s) => {
+                self.side = Some(s);
+                if let Some(ttl) = self.intercept_at {
+                    self.start_intercept_check(now, ttl);
+                }
+                self.advance(now);
+            }
+            Err(why) => self.intercept_skipped = Some(why),
+        }
+    }
+
+    /// The interception check's flows, when it has them.
+    pub fn side_flows(&self) -> Option<SideFlows> {
+        self.side
     }
 
     pub fn timeline(&self) -> Timeline {
@@ -146,6 +210,20 @@ impl ProbeSession {
         }
         if self.cfg.fault_panic_target == Some(self.flow.remote) {
             panic!("injected fault for {}", self.flow.remote);
+        }
+        if let Some(check) = self.intercept.as_mut() {
+            let flow = match captured {
+                Captured::Tcp(seg) => Some(FlowAddrs {
+                    local: seg.dst,
+                    remote: seg.src,
+                }),
+                Captured::IcmpError(icmp) => icmp.quote.flow(),
+            };
+            if flow.is_some_and(|f| f != self.flow && check.flows().contains(&f)) {
+                check.on_captured(at, captured);
+                self.advance(at);
+                return;
+            }
         }
         match captured {
             Captured::Tcp(seg) => {
@@ -192,6 +270,9 @@ impl ProbeSession {
                 Ok(probes) => self.queue_probes(probes),
                 Err(e) => self.errors.push(format!("cannot build a retry probe: {e}")),
             }
+        }
+        if let Some(check) = self.intercept.as_mut() {
+            check.on_timer(now);
         }
         self.nudge_for_banner(now);
         if let Err(e) = self.smtp.on_timeout(now) {
@@ -253,6 +334,9 @@ impl ProbeSession {
             self.smtp.poll_at(),
             self.banner_nudge_at,
             self.sweep.as_ref().and_then(Sweep::poll_at),
+            self.intercept
+                .as_ref()
+                .and_then(InterceptCheckState::poll_at),
             self.starttls_deadline(),
             self.close_deadline,
             Some(session_end),
@@ -285,6 +369,9 @@ impl ProbeSession {
     }
 
     fn abort(&mut self, now: Instant) {
+        if let Some(check) = self.intercept.as_mut() {
+            check.abandon();
+        }
         for seg in self.tcp.abort() {
             self.queue_segment(&seg, self.cfg.ttl, None);
         }
@@ -349,6 +436,11 @@ impl ProbeSession {
         for ev in events {
             match ev {
                 TcpEvent::Established { server_ttl } => {
+                    if self.cfg.intercept_check {
+                        self.intercept_at = Some(server_ttl);
+                    } else {
+                        self.intercept_skipped = Some("disabled".to_string());
+                    }
                     self.banner_nudge_at = now.checked_add(self.cfg.banner_nudge);
                     self.connect = Some(ConnectOutcome::Established);
                     self.server_ttl = Some(server_ttl);
@@ -505,8 +597,43 @@ impl ProbeSession {
         self.timeline.sweep_started = Some(now.saturating_duration_since(self.started));
     }
 
+    /// Starts the interception check once the SYN/ACK says how far the target seems to be.
+    fn start_intercept_check(&mut self, now: Instant, server_ttl: TimeToLive) {
+        let Some(side) = self.side else {
+            return;
+        };
+        if self.intercept.is_some() || self.phase == Phase::Done {
+            return;
+        }
+        let rtt = self.handshake_rtt.unwrap_or(self.cfg.sweep_wait_max);
+        let first_ip_id = self.next_ip_id;
+        self.next_ip_id = first_ip_id.skip(256);
+        self.intercept = Some(InterceptCheckState::start(
+            InterceptPlan {
+                alt: side.alt,
+                ctl: side.ctl,
+                distance: distance_from_ttl(server_ttl),
+                max_ttl: self.cfg.max_ttl,
+                wait: (rtt * 3).clamp(self.cfg.sweep_wait_min, self.cfg.sweep_wait_max),
+                first_ip_id,
+                isn: self.side_isn,
+            },
+            now,
+        ));
+    }
+
     fn pump_transmit(&mut self, now: Instant) -> bool {
         let mut any = false;
+        if let Some(check) = self.intercept.as_mut() {
+            while let Some(p) = check.poll_transmit() {
+                any = true;
+                self.outbox.push_back(Outgoing {
+                    datagram: p.datagram,
+                    dst: p.dst,
+                    probe: None,
+                });
+            }
+        }
         while let Some(seg) = self.tcp.dispatch(now) {
             any = true;
             self.queue_segment(&seg, self.cfg.ttl, None);
@@ -545,6 +672,15 @@ impl ProbeSession {
             Phase::Closing => {
                 let closed = matches!(self.tcp.state(), TcpState::Closed | TcpState::TimeWait);
                 let late = self.close_deadline.is_some_and(|d| now >= d);
+                // The interception check's rounds are bounded; its verdict is part of ours.
+                let checking = self.intercept.as_ref().is_some_and(|c| !c.is_done());
+                if late {
+                    if let Some(check) = self.intercept.as_mut() {
+                        check.abandon();
+                    }
+                } else if checking {
+                    return false;
+                }
                 if closed || late {
                     if late && !closed {
                         self.abort(now);
@@ -593,6 +729,27 @@ impl ProbeSession {
             errors: self.errors.clone(),
             unmatched_icmp: self.sweep.as_ref().map_or(0, Sweep::unmatched),
             incomplete: self.interrupted.clone().map(Incomplete::Interrupted),
+            interception: self.interception(),
         }
+    }
+
+    fn interception(&self) -> InterceptionCheck {
+        if let Some(r) = self
+            .intercept
+            .as_ref()
+            .and_then(InterceptCheckState::result)
+        {
+            return r.clone();
+        }
+        if self.intercept.is_some() {
+            return InterceptionCheck::Undetermined("still running".to_string());
+        }
+        InterceptionCheck::NotChecked(self.intercept_skipped.clone().unwrap_or_else(|| {
+            if self.server_ttl.is_none() || self.connect != Some(ConnectOutcome::Established) {
+                "no TCP connection".to_string()
+            } else {
+                "disabled".to_string()
+            }
+        }))
     }
 }

@@ -9,8 +9,8 @@ pub use table::render_table;
 pub use crate::evidence::escape_bytes;
 use crate::evidence::millis as ms;
 use crate::evidence::{
-    ConflictingAnswer, Evidence, FieldChange, HopRecord, IcmpKind, PayloadStatus, ProbeMatch,
-    TcpObservations,
+    ConflictingAnswer, Evidence, FieldChange, HopRecord, IcmpKind, InterceptionCheck,
+    PayloadStatus, ProbeMatch, TcpObservations,
 };
 use crate::smtp::SmtpObservations;
 use crate::verdict::{decide, Segment, Verdict};
@@ -19,7 +19,7 @@ use serde::Serialize;
 use std::net::Ipv4Addr;
 
 /// Version of the JSON record; bumped on any incompatible change.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 
 /// What a hop's quote shows of the payload, as the output names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -178,6 +178,66 @@ impl From<&HopRecord> for HopOut {
     }
 }
 
+/// The interception check as the output shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InterceptionOut {
+    /// `intercepted`, `not_intercepted`, `undetermined` or `not_checked`.
+    pub result: &'static str,
+    /// How it was seen, or why it could not be.
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt_port: Option<u16>,
+    /// The TTL at which port 25 was answered in the target's name while the alt port's SYN
+    /// expired at a router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<TimeToLive>,
+    /// The hop where the connection ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<crate::evidence::HopRef>,
+    /// Routers that answered SYNs to the alt port from that hop on: `[ttl, addr]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routers_beyond: Vec<(TimeToLive, Ipv4Addr)>,
+    /// The TTL from which the target answers the alt port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_reached_at: Option<TimeToLive>,
+    /// The IP TTL its answer arrived with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_answer_ttl: Option<TimeToLive>,
+}
+
+impl From<&InterceptionCheck> for InterceptionOut {
+    fn from(c: &InterceptionCheck) -> Self {
+        let plain = |result, detail: &String| Self {
+            result,
+            detail: detail.clone(),
+            alt_port: None,
+            answered_at: None,
+            at: None,
+            routers_beyond: Vec::new(),
+            target_reached_at: None,
+            target_answer_ttl: None,
+        };
+        match c {
+            InterceptionCheck::NotChecked(d) => plain("not_checked", d),
+            InterceptionCheck::NotIntercepted(d) => plain("not_intercepted", d),
+            InterceptionCheck::Undetermined(d) => plain("undetermined", d),
+            InterceptionCheck::Intercepted(i) => Self {
+                result: "intercepted",
+                detail: format!(
+                    "port 25 answered in the target's name at TTL {} while a SYN to port {} expired at a router",
+                    i.answered_at, i.alt_port
+                ),
+                alt_port: Some(i.alt_port),
+                answered_at: Some(i.answered_at),
+                at: Some(i.at),
+                routers_beyond: i.routers_beyond.clone(),
+                target_reached_at: i.target_reached_at,
+                target_answer_ttl: i.target_answer_ttl,
+            },
+        }
+    }
+}
+
 /// Milestones of the session in milliseconds from its start.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Timing {
@@ -215,6 +275,8 @@ pub struct Report {
     /// Boxes that change headers on the forward path (tracebox's per-hop changes): where each
     /// changed field first shows.
     pub candidate_boxes: Vec<crate::verdict::CandidateBox>,
+    /// Whether the connection to the target's port really ends at the target.
+    pub interception: InterceptionOut,
     /// Problems met on the way (limits, timeouts); the verdict says what they mean.
     pub errors: Vec<String>,
 }
@@ -248,6 +310,7 @@ impl Report {
             unmatched_icmp: input.unmatched_icmp,
             ip_id_rewritten_from: d.ip_id_rewritten_from,
             candidate_boxes: d.candidates,
+            interception: InterceptionOut::from(&input.interception),
             errors: input.errors,
         }
     }

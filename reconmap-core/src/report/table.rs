@@ -77,6 +77,22 @@ pub fn render_table(r: &Report, color: bool) -> String {
         for c in &h.changes {
             let _ = write!(extra, " [{} {}->{}]", c.field, c.sent, c.quoted);
         }
+        match h.matched_by {
+            Some(crate::evidence::ProbeMatch::TcpTimestamp) => {
+                extra.push_str(" (matched by TSval)")
+            }
+            Some(crate::evidence::ProbeMatch::Sequential) => extra.push_str(" (probed alone)"),
+            _ => {}
+        }
+        if let Some(c) = &h.control {
+            match c.addr {
+                Some(a) if h.payload == HopPayload::None => {
+                    let _ = write!(extra, " control answered by {a}");
+                }
+                Some(_) => {}
+                None => extra.push_str(" control: no reply"),
+            }
+        }
         let _ = writeln!(
             s,
             "{:>3}  {:<16} {:>9} {:>6}  {status}{extra}",
@@ -105,6 +121,24 @@ pub fn render_table(r: &Report, color: bool) -> String {
     };
     let _ = writeln!(s, "         EHLO:     {ehlo}");
     let _ = writeln!(s, "         STARTTLS: {}", reply(&r.smtp.starttls_reply));
+    if let Some(h) = r.ip_id_rewritten_from {
+        let _ = writeln!(s, "path     IP ID rewritten from hop {}", h.ttl);
+    }
+    for c in &r.candidate_boxes {
+        let _ = writeln!(
+            s,
+            "path     box changing {} between hop {} and hop {}",
+            c.fields.join(", "),
+            c.after.ttl,
+            c.at.ttl
+        );
+    }
+    let _ = writeln!(
+        s,
+        "path     interception: {} ({})",
+        r.interception.result.replace('_', " "),
+        r.interception.detail
+    );
     let colour = match r.verdict {
         Verdict::Clean => "1;32",
         Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => "1;33",

@@ -28,6 +28,7 @@ fn input(modified_at: Option<u8>) -> Evidence {
         })
         .collect();
     Evidence {
+        interception: crate::evidence::InterceptionCheck::NotIntercepted("test".into()),
         target: "192.0.2.25:25".parse().expect("addr"),
         prober: Ipv4Addr::new(198, 51, 100, 2),
         started_at: SystemTime::UNIX_EPOCH,
@@ -65,7 +66,10 @@ fn input(modified_at: Option<u8>) -> Evidence {
 fn json_has_the_documented_schema() {
     let r = Report::build(input(Some(2)));
     let v: serde_json::Value = serde_json::from_str(&to_json(&r).expect("json")).expect("parse");
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], 2);
+    assert_eq!(v["interception"]["result"], "not_intercepted");
+    assert!(v["candidate_boxes"].as_array().is_some_and(Vec::is_empty));
+    assert!(v["ip_id_rewritten_from"].is_null());
     assert_eq!(v["target"], "192.0.2.25:25");
     assert_eq!(v["verdict"], "stripped");
     assert_eq!(v["segment"]["after"]["ttl"], 1);

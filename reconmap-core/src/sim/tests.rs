@@ -200,3 +200,16 @@ fn an_injected_reset_is_told_from_the_server_by_its_ttl() {
     assert_ne!(Some(rst.ttl), r.tcp.server_ttl);
     assert!(r.evidence.iter().any(|e| e.contains("likely injected")));
 }
+
+#[test]
+#[ignore = "prints tables for a look; run with --ignored --nocapture"]
+fn print_tables() {
+    for name in std::env::var("SCENARIOS").unwrap_or_default().split(',') {
+        if name.is_empty() {
+            continue;
+        }
+        let (r, _) = one(name, ProbeConfig::default());
+        println!("== {name}\n{}", crate::report::render_table(&r, false));
+        println!("{}", crate::report::to_json(&r).unwrap_or_default());
+    }
+}

@@ -10,10 +10,8 @@ pub mod rules;
 use crate::evidence::TcpObservations;
 use crate::evidence::{Evidence, HopRecord, PayloadStatus};
 use crate::smtp::SmtpObservations;
-use reconmap_wire::TimeToLive;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
 
 pub use facts::{Facts, StartTlsAnswer};
 pub use path_changes::CandidateBox;
@@ -89,12 +87,7 @@ impl std::str::FromStr for Verdict {
     }
 }
 
-/// A hop named by a segment: its TTL (0 = the prober) and address when known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct HopRef {
-    pub ttl: TimeToLive,
-    pub addr: Option<Ipv4Addr>,
-}
+pub use crate::evidence::HopRef;
 
 /// Where the change happens: after `after` and at `at` (`None`: first seen in the server's reply).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

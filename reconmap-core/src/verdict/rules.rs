@@ -3,8 +3,9 @@
 //!
 //! Adding a verdict: one [`Verdict`] variant, one rule here, its tests, its doc line.
 use super::facts::{Facts, StartTlsAnswer};
-use super::{Segment, Verdict};
-use crate::evidence::{ConnectOutcome, Incomplete};
+use super::{HopRef, Segment, Verdict};
+use crate::evidence::{ConnectOutcome, Incomplete, InterceptionCheck};
+use reconmap_wire::TimeToLive;
 
 /// What a rule found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +71,63 @@ pub static RULES: &[Rule] = &[
                 ConnectOutcome::TimedOut => "no answer to our SYN",
             };
             found(None, why.to_string())
+        },
+    },
+    Rule {
+        id: "intercepted",
+        verdict: Verdict::Intercepted,
+        doc: "The TCP connection to the target's port ends before the target (a transparent SMTP proxy): a SYN with some TTL drew an answer in the target's name while a SYN to another port of the target with the same TTL expired at a router. `at` is the hop where the connection ends; the banner, EHLO and STARTTLS answers in the record are the proxy's.",
+        check: |f| {
+            let InterceptionCheck::Intercepted(i) = &f.evidence.interception else {
+                return None;
+            };
+            let target = f.evidence.target;
+            let name = |h: HopRef| {
+                h.addr
+                    .map_or(format!("hop {}", h.ttl), |a| format!("hop {} ({a})", h.ttl))
+            };
+            let router = i
+                .routers_beyond
+                .iter()
+                .find(|(t, _)| *t == i.answered_at)
+                .map_or("a router".to_string(), |(_, a)| a.to_string());
+            let mut why = format!(
+                "the TCP connection to port {} ends at {}, not at the target: a SYN to port {} with TTL {} was answered in {}'s name, while a SYN to port {} with the same TTL expired at {router}",
+                target.port(),
+                name(i.at),
+                target.port(),
+                i.answered_at,
+                target.ip(),
+                i.alt_port,
+            );
+            if let Some(last) = i.routers_beyond.iter().map(|(t, _)| *t).max() {
+                why.push_str(&format!("; routers answer SYNs to port {} up to hop {last}", i.alt_port));
+            }
+            match (i.target_reached_at, i.target_answer_ttl) {
+                (Some(reached), Some(ttl)) => why.push_str(&format!(
+                    " and the target answers them from TTL {reached} on (its reply arrives with IP TTL {ttl})"
+                )),
+                _ => why.push_str(" (the target itself did not answer them)"),
+            }
+            let starttls = match f.answer {
+                StartTlsAnswer::Accepted(r) | StartTlsAnswer::Refused(r) | StartTlsAnswer::Other(r) => {
+                    format!("{} {}", r.code, r.text())
+                }
+                StartTlsAnswer::None => "no answer".to_string(),
+            };
+            why.push_str(&format!(
+                ". The SMTP dialogue is the proxy's (STARTTLS: {starttls}{})",
+                if f.advertised { "" } else { ", not advertised" }
+            ));
+            let after = if i.after.ttl == TimeToLive::PROBER {
+                HopRef {
+                    ttl: TimeToLive::PROBER,
+                    addr: Some(f.evidence.prober),
+                }
+            } else {
+                i.after
+            };
+            found(Some(Segment { after, at: Some(i.at) }), why)
         },
     },
     Rule {

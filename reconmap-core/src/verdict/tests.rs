@@ -2,6 +2,8 @@
 use super::*;
 use crate::evidence::{ConnectOutcome, QuoteDiff, RstRecord, Timeline};
 use crate::smtp::Reply;
+use reconmap_wire::TimeToLive;
+use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
 /// The decision for these observations (the rest of the evidence empty).
@@ -22,6 +24,7 @@ fn decide(
         errors: Vec::new(),
         unmatched_icmp: 0,
         incomplete: None,
+        interception: crate::evidence::InterceptionCheck::NotChecked("test".into()),
     })
 }
 

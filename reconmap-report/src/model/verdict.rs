@@ -53,7 +53,7 @@ const KNOWN: &[(&str, VerdictKind, &str, &str)] = &[
         "intercepted",
         VerdictKind::Tampering,
         "#9467bd",
-        "a box on the path answered TLS itself",
+        "a transparent proxy on the path answered for the server (the TCP connection ends there)",
     ),
     (
         "tls_blocked",

@@ -36,6 +36,19 @@ pub struct SessionArgs {
     /// listen on are skipped).
     #[arg(long, default_value_t = PortRange::default(), value_name = "LO-HI")]
     pub source_ports: PortRange,
+    /// Do not check whether the connection really ends at the target (the interception
+    /// check: two SYNs and a RST per target, see docs/output.md).
+    #[arg(long)]
+    pub no_intercept_check: bool,
+    /// The other port of the target the interception check sends a SYN to (one a port-25
+    /// proxy does not take; closed on most mail servers).
+    #[arg(long, default_value_t = reconmap_core::engine::intercept::DEFAULT_ALT_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub alt_port: u16,
+    /// Do not send control segments to TTLs that stay silent for STARTTLS (they locate where
+    /// a dropped or reset STARTTLS disappears).
+    #[arg(long)]
+    pub no_control_segments: bool,
 }
 
 impl SessionArgs {
@@ -63,6 +76,9 @@ impl SessionArgs {
                 reply_timeout: Duration::from_secs(self.reply_timeout),
                 ..reconmap_core::smtp::SmtpLimits::default()
             },
+            intercept_check: !self.no_intercept_check,
+            alt_port: self.alt_port,
+            locate_drops: !self.no_control_segments,
             ..ProbeConfig::default()
         }
     }

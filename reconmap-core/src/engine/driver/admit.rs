@@ -1,6 +1,6 @@
 //! Admission: start sessions while there is room, under back-pressure, never skipping a target.
 use super::{guarded, Active, Engine, EngineError, Sink, StopLevel, Target};
-use crate::engine::session::ProbeSession;
+use crate::engine::session::{ProbeSession, SideFlows};
 use crate::engine::transport::{Transport, TransportError};
 use crate::evidence::{Evidence, Incomplete};
 use rand::Rng as _;
@@ -122,6 +122,97 @@ impl Engine {
             }
         }
         Ok(true)
+    }
+
+    /// Gives the sessions that completed their handshake the flows of their interception
+    /// check, and queues the check's first packets.
+    pub(super) fn grant_side_flows(&mut self, now: Instant, net: &mut impl Transport) {
+        for flow in std::mem::take(&mut self.side_requests) {
+            if !self.active.contains_key(&flow) {
+                continue;
+            }
+            let side = self.side_flows(flow, net);
+            let Some(a) = self.active.get_mut(&flow) else {
+                continue;
+            };
+            let step = guarded(|| {
+                a.session.set_side_flows(now, side);
+                let mut out = Vec::new();
+                while let Some(o) = a.session.poll_transmit() {
+                    out.push(o);
+                }
+                (out, a.session.poll_at())
+            });
+            let Ok((out, at)) = step else {
+                // The panic resurfaces at the session's next step and ends it there.
+                continue;
+            };
+            self.queue.extend(out.into_iter().map(|o| (flow, o)));
+            if let Some(at) = at {
+                if a.scheduled.is_none_or(|s| at < s) {
+                    a.scheduled = Some(at);
+                    self.timers.push(std::cmp::Reverse((at, flow)));
+                }
+            }
+        }
+    }
+
+    /// Ports and registrations for the interception check of the session on `flow`: our port
+    /// toward the alt port of the target, and a second port toward the target's port. The
+    /// check is optional: when either cannot be had, the session runs without it (the record
+    /// says why).
+    fn side_flows(
+        &mut self,
+        flow: FlowAddrs,
+        net: &mut impl Transport,
+    ) -> Result<SideFlows, String> {
+        if self.flows_in_use() + 2 > net.capacity() {
+            return Err("no room in the flow table for its flows".to_string());
+        }
+        let target = flow.remote;
+        let alt_port = if self.cfg.alt_port == target.port() {
+            self.cfg.alt_port.wrapping_add(1).max(1)
+        } else {
+            self.cfg.alt_port
+        };
+        let alt_remote = SocketAddrV4::new(*target.ip(), alt_port);
+        let alt_local = self
+            .ports
+            .acquire(alt_remote, &mut self.rng)
+            .ok_or("no free source port toward the alt port")?;
+        let Some(ctl_local) = self.ports.acquire(target, &mut self.rng) else {
+            self.ports.release(alt_remote, alt_local);
+            return Err("no second free source port toward the target".to_string());
+        };
+        let side = SideFlows {
+            alt: FlowAddrs {
+                local: SocketAddrV4::new(self.source, alt_local),
+                remote: alt_remote,
+            },
+            ctl: FlowAddrs {
+                local: SocketAddrV4::new(self.source, ctl_local),
+                remote: target,
+            },
+        };
+        let mut registered = Vec::new();
+        for f in side.all() {
+            match net.register(f) {
+                Ok(()) => registered.push(f),
+                Err(e) => {
+                    for r in registered {
+                        net.unregister(r);
+                    }
+                    for f in side.all() {
+                        self.ports.release(f.remote, f.local.port());
+                    }
+                    return Err(format!("cannot register its flows: {e}"));
+                }
+            }
+        }
+        for f in side.all() {
+            self.aliases.insert(f, flow);
+        }
+        Ok(side)
     }
 
     /// Records a target that cannot be probed; admission goes on with the next one.

@@ -24,6 +24,8 @@ impl Engine {
                 self.stats.malformed += 1;
                 continue;
             };
+            // A packet of a session's interception check goes to that session.
+            let flow = self.aliases.get(&flow).copied().unwrap_or(flow);
             let Some(a) = self.active.get_mut(&flow) else {
                 self.stats.stray += 1;
                 continue;

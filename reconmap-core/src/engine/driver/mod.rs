@@ -152,6 +152,10 @@ pub struct Engine {
     level: StopLevel,
     /// A target admission took but could not start yet (no room or no port).
     waiting: Option<Target>,
+    /// The interception check's flows, to the session's main flow.
+    aliases: HashMap<FlowAddrs, FlowAddrs>,
+    /// Sessions that asked for their check's flows (granted at the next flush).
+    side_requests: Vec<FlowAddrs>,
 }
 
 impl Engine {
@@ -180,6 +184,8 @@ impl Engine {
             rng: StdRng::seed_from_u64(seed),
             level: StopLevel::Run,
             waiting: None,
+            aliases: HashMap::new(),
+            side_requests: Vec::new(),
         }
     }
 
@@ -209,7 +215,7 @@ impl Engine {
     /// When the engine wants to run next (a session timer, the next send token, the end of a
     /// retire grace). `None`: only a packet or a new target can wake it.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        let send = (!self.queue.is_empty())
+        let send = (!self.queue.is_empty() || !self.side_requests.is_empty())
             .then(|| self.next_send(now))
             .flatten();
         [
@@ -232,6 +238,7 @@ impl Engine {
 
     /// Sends queued packets as far as the rate allows.
     pub fn flush(&mut self, now: Instant, net: &mut impl Transport) {
+        self.grant_side_flows(now, net);
         while let Some((flow, out)) = self.queue.front() {
             if let Some(b) = self.bucket.as_mut() {
                 if b.take(now).is_err() {
@@ -281,9 +288,25 @@ impl Engine {
         self.ports.release(flow.remote, flow.local.port());
     }
 
-    /// Flows registered now (live and in their grace).
+    /// Flows registered now (live and in their grace, the check's flows included).
     fn flows_in_use(&self) -> usize {
-        self.active.len() + self.retired.len()
+        self.active.len() + self.retired.len() + self.aliases.len()
+    }
+
+    /// The flows a finished session registered: its own and its check's.
+    fn session_flows(
+        &mut self,
+        flow: FlowAddrs,
+        side: Option<super::session::SideFlows>,
+    ) -> Vec<FlowAddrs> {
+        let mut flows = vec![flow];
+        if let Some(side) = side {
+            for f in side.all() {
+                self.aliases.remove(&f);
+                flows.push(f);
+            }
+        }
+        flows
     }
 
     /// Moves what a session queued to the send queue, reschedules its timer, and ends it when
@@ -302,12 +325,16 @@ impl Engine {
             while let Some(o) = a.session.poll_transmit() {
                 out.push(o);
             }
-            (out, a.session.is_done(), a.session.poll_at())
+            let wants_side = a.session.take_side_flow_request();
+            (out, a.session.is_done(), a.session.poll_at(), wants_side)
         });
-        let (out, done, at) = match step {
+        let (out, done, at, wants_side) = match step {
             Ok(v) => v,
             Err(panic) => return self.fail(flow, now, &panic, sink),
         };
+        if wants_side {
+            self.side_requests.push(flow);
+        }
         self.queue.extend(out.into_iter().map(|o| (flow, o)));
         if done {
             return self.finish(flow, now, sink);
@@ -331,6 +358,14 @@ impl Engine {
         let Some(done) = self.active.remove(&flow) else {
             return Ok(());
         };
+        let grace = now.checked_add(RETIRE_GRACE).unwrap_or(now);
+        for f in self
+            .session_flows(flow, done.session.side_flows())
+            .into_iter()
+            .skip(1)
+        {
+            self.retired.push_back((grace, f));
+        }
         let source = self.source;
         let near = self.near.clone();
         let evidence = guarded(|| {
@@ -374,8 +409,13 @@ impl Engine {
         sink: &mut impl Sink,
     ) -> Result<(), EngineError> {
         log::error!("session for {} failed: {panic}", flow.remote);
-        if self.active.remove(&flow).is_none() {
+        let Some(failed) = self.active.remove(&flow) else {
             return Ok(());
+        };
+        let side = guarded(|| failed.session.side_flows()).ok().flatten();
+        let grace = now.checked_add(RETIRE_GRACE).unwrap_or(now);
+        for f in self.session_flows(flow, side).into_iter().skip(1) {
+            self.retired.push_back((grace, f));
         }
         self.retired
             .push_back((now.checked_add(RETIRE_GRACE).unwrap_or(now), flow));

@@ -137,8 +137,13 @@ fn finished_flows_stay_registered_for_the_grace() {
         &[],
     );
     assert_eq!(r.evidence.len(), 2);
-    // The second session started while the first flow was still in its grace.
-    assert_eq!(r.net.stats().max_registered, 2);
+    // The second session started while the first one's flows (its own and the two of its
+    // interception check) were still in their grace.
+    assert_eq!(r.net.stats().max_registered, 2 * 3);
+    assert!(r.evidence.iter().all(|e| matches!(
+        e.interception,
+        crate::evidence::InterceptionCheck::NotIntercepted(_)
+    )));
 }
 
 #[test]
