@@ -97,6 +97,8 @@ pub struct ProbeSession {
     /// The SYN/ACK's IP TTL, once the check may start.
     intercept_at: Option<TimeToLive>,
     side_requested: bool,
+    /// When the interception check's result was in.
+    intercept_done_at: Option<Duration>,
 }
 
 impl ProbeSession {
@@ -159,6 +161,7 @@ impl ProbeSession {
             side_isn: isn.rotate_left(16) ^ 0x5a5a_5a5a,
             intercept_at: None,
             side_requested: false,
+            intercept_done_at: None,
         };
         s.advance(now);
         s
@@ -624,6 +627,10 @@ impl ProbeSession {
 
     fn pump_transmit(&mut self, now: Instant) -> bool {
         let mut any = false;
+        if self.intercept_done_at.is_none() && self.intercept.as_ref().is_some_and(|c| c.is_done())
+        {
+            self.intercept_done_at = Some(now.saturating_duration_since(self.started));
+        }
         if let Some(check) = self.intercept.as_mut() {
             while let Some(p) = check.poll_transmit() {
                 any = true;
@@ -718,11 +725,16 @@ impl ProbeSession {
             closed_by_peer: self.closed_by_peer,
             ack_retransmits: self.ack_retransmits,
         };
+        // The verdict needs the interception check's result too.
+        let mut timeline = self.timeline;
+        if let (Some(v), Some(c)) = (timeline.verdict, self.intercept_done_at) {
+            timeline.verdict = Some(v.max(c));
+        }
         Evidence {
             target: self.flow.remote,
             prober,
             started_at: self.started_wall,
-            timeline: self.timeline,
+            timeline,
             hops,
             smtp: self.smtp.observations().clone(),
             tcp,

@@ -130,6 +130,29 @@ fn clean_path_is_clean_within_five_rtts() {
 }
 
 #[test]
+fn rewritten_ip_ids_cost_one_rtt_per_hop_probed_again_not_a_timeout() {
+    // Virtual time: path RTTs as the simulator counts them, not a wall-clock figure.
+    let s = Scenario::builtin("wide-area-ipid").expect("scenario");
+    let (ev, _, net) = simulate(
+        &s,
+        &[s.target()],
+        ProbeConfig::default(),
+        RunPlan::default(),
+    );
+    let r = Report::build(ev[0].clone());
+    let reprobed = r
+        .hops
+        .iter()
+        .filter(|h| h.matched_by == Some(crate::evidence::ProbeMatch::Sequential))
+        .count();
+    assert_eq!(reprobed, 3, "{}", crate::report::render_table(&r, false));
+    let verdict_at = ev[0].timeline.verdict.expect("verdict time");
+    let rtts = verdict_at.as_secs_f64() / net.rtt().as_secs_f64();
+    assert!(rtts <= 6.0 + reprobed as f64, "{rtts:.2} path RTTs");
+    eprintln!("wide-area-ipid: verdict after {rtts:.2} path RTTs, {reprobed} hops probed again");
+}
+
+#[test]
 fn a_silent_hop_gets_its_retries_and_widens_the_segment() {
     let (r, _) = one("silent-after", ProbeConfig::default());
     assert_eq!(segment(&r), (Some(2), Some(4)));

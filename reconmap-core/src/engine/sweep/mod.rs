@@ -273,6 +273,7 @@ impl Sweep {
                         self.unmatched += 1;
                         if resolvable {
                             self.unresolved_in_round += 1;
+                            self.sequential_when_all_in(at);
                         }
                         return false;
                     }
@@ -322,8 +323,30 @@ impl Sweep {
             }
         }
         self.advance_sequential(at);
+        self.sequential_when_all_in(at);
         self.check_complete();
         true
+    }
+
+    /// Goes sequential at once (without waiting for the round's end) when every silent TTL
+    /// may already have answered with a quote only a probe sent alone can place.
+    fn sequential_when_all_in(&mut self, now: Instant) {
+        if self.sequential.is_some() || self.unresolved_in_round == 0 || self.junction.is_some() {
+            return;
+        }
+        let silent = self.silent();
+        if !silent.is_empty() && self.unresolved_in_round as usize >= silent.len() {
+            self.start_sequential(now, &silent);
+        }
+    }
+
+    fn start_sequential(&mut self, now: Instant, silent: &[TimeToLive]) {
+        self.sequential = Some(Sequential {
+            queue: silent.iter().map(|&t| (t, ProbeKind::Starttls)).collect(),
+            ..Sequential::default()
+        });
+        self.round_deadline = None;
+        self.advance_sequential(now);
     }
 
     fn check_junction(&mut self, ttl: TimeToLive, from: Ipv4Addr, diff: &QuoteDiff) {
@@ -438,12 +461,7 @@ impl Sweep {
         if self.unresolved_in_round > 0 {
             // Answers came that only a probe sent alone can place: probe the silent TTLs
             // again one at a time.
-            self.sequential = Some(Sequential {
-                queue: silent.iter().map(|&t| (t, ProbeKind::Starttls)).collect(),
-                ..Sequential::default()
-            });
-            self.round_deadline = None;
-            self.advance_sequential(now);
+            self.start_sequential(now, &silent);
             return self.take_owed(now);
         }
         let controls = self.control_ttls(&silent);
