@@ -26,7 +26,7 @@ pub fn tcp_checksum(datagram: &[u8]) -> Option<u16> {
 
 /// The checksum the quoted segment must carry if nothing but the header bytes the quote shows
 /// changed since `sent` left: `sent` with the quoted addresses and quoted TCP header bytes
-/// (options as far as quoted) put in. `None` when the quote shows no complete TCP header, or
+/// (options as far as quoted) put in. `None` when the quote does not reach the checksum, or
 /// when the quoted datagram's length differs from the sent one (the unseen bytes then cannot
 /// be the sent ones).
 pub fn expected_quoted_checksum(sent: &[u8], quote: &Quote) -> Option<u16> {
@@ -48,7 +48,8 @@ fn as_quoted(sent: &[u8], quote: &Quote, rewritten: Option<&[u8]>) -> Option<Vec
         return None;
     }
     let qt = quote.transport();
-    if qt.len() < tcp::MIN_HLEN {
+    // The quote must reach the checksum; what it does not show counts as sent.
+    if qt.len() < tcp::CHECKSUM.end {
         return None;
     }
     let ip_len = sent_ip.slice().len();

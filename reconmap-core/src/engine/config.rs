@@ -42,6 +42,9 @@ pub struct ProbeConfig {
     pub intercept_check: bool,
     /// The other port of the target that check sends SYNs to.
     pub alt_port: u16,
+    /// Offer TCP timestamps (as Linux clients do; they tell probes apart when IP IDs are
+    /// rewritten).
+    pub tcp_timestamps: bool,
     /// Fault injection for tests of the engine's panic boundary: the session of this target
     /// panics on its first captured packet. Never set outside tests.
     #[doc(hidden)]
@@ -68,6 +71,7 @@ impl Default for ProbeConfig {
             locate_drops: true,
             intercept_check: true,
             alt_port: super::intercept::DEFAULT_ALT_PORT,
+            tcp_timestamps: true,
             fault_panic_target: None,
         }
     }

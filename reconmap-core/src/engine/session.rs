@@ -126,6 +126,7 @@ impl ProbeSession {
         let mut tcp_cfg = TcpConfig::new(flow, crate::tcp::SeqNumber(isn));
         tcp_cfg.initial_rto = cfg.initial_rto;
         tcp_cfg.syn_retries = cfg.syn_retries;
+        tcp_cfg.timestamps = cfg.tcp_timestamps;
         let mut tcp = TcpClient::new(tcp_cfg);
         tcp.connect(now);
         let smtp = SmtpClient::new(&cfg.ehlo_name, cfg.smtp_limits.clone(), now);

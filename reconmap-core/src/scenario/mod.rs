@@ -86,6 +86,10 @@ pub struct HopSpec {
     /// forwards (a hostile network; `reconmap-icmp-forge`).
     #[serde(default)]
     pub forge: Option<ForgeSpec>,
+    /// The router's ICMP errors quote exactly this many bytes of the datagram (a box cuts
+    /// them, as routers quoting 28, 40, 64 or 128 bytes do); overrides the router kind's.
+    #[serde(default)]
+    pub quote_bytes: Option<u16>,
     /// The router is an MPLS label switching router: its ICMP errors carry an RFC 4950 label
     /// stack (an RFC 4884 extension) with these labels, top of the stack first.
     #[serde(default)]
@@ -480,6 +484,14 @@ impl Scenario {
             if let Some(p) = hop.middlebox.as_ref().and_then(|m| m.daddr) {
                 if !plan::is_lab_prefix(&p) {
                     return err(format!("hop {}: daddr {p} outside the lab ranges", i + 1));
+                }
+            }
+            if let Some(q) = hop.quote_bytes {
+                if !(20..=548).contains(&q) {
+                    return err(format!(
+                        "hop {}: quote_bytes {q} outside 20..=548 (an IPv4 header at least, at most what Linux quotes)",
+                        i + 1
+                    ));
                 }
             }
             if let Some(f) = &hop.forge {

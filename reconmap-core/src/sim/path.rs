@@ -1,7 +1,7 @@
 //! The path: routers that expire TTLs and quote, boxes that rewrite, drop or reset, links
 //! that delay and lose.
 use super::{Event, SimNet};
-use crate::scenario::{forge, Behaviour, ForgeSpec, MiddleboxSpec, Placement, RouterKind};
+use crate::scenario::{forge, Behaviour, ForgeSpec, HopSpec, MiddleboxSpec, Placement, RouterKind};
 use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
 use rand::Rng as _;
 use reconmap_wire::{
@@ -54,7 +54,7 @@ impl SimNet {
                 }
             }
             if ttl <= k {
-                self.time_exceeded(k, hop.router, &pkt, arrive);
+                self.time_exceeded(k, hop, &pkt, arrive);
                 return;
             }
             if let Some(f) = &hop.forge {
@@ -234,13 +234,14 @@ impl SimNet {
     }
 
     /// Router `k` drops an expiring datagram and (unless silent) says so to its source.
-    fn time_exceeded(&mut self, k: usize, router: RouterKind, pkt: &[u8], at: std::time::Instant) {
-        let quote_len = match router {
+    fn time_exceeded(&mut self, k: usize, hop: &HopSpec, pkt: &[u8], at: std::time::Instant) {
+        let quote_len = match hop.router {
             RouterKind::Silent => return,
             RouterKind::ShortQuote => SHORT_QUOTE,
             RouterKind::Rfc792Quote => RFC792_QUOTE,
             RouterKind::Normal | RouterKind::Nat => FULL_QUOTE,
         };
+        let quote_len = hop.quote_bytes.map_or(quote_len, usize::from);
         let Some(from) = self.scenario.hop_addr(u8::try_from(k).unwrap_or(u8::MAX)) else {
             return;
         };

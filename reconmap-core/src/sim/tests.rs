@@ -236,3 +236,46 @@ fn print_tables() {
         println!("{}", crate::report::to_json(&r).unwrap_or_default());
     }
 }
+
+/// What a hop after a rewriting box shows, by how much it quotes, with and without TCP
+/// timestamps (the data behind keeping them: docs/output.md, "Real paths").
+#[test]
+fn what_each_quote_length_shows_with_and_without_timestamps() {
+    use HopPayload::{ChecksumChanged as Sum, Modified as Seen, Short};
+    let expect: [(u16, HopPayload, HopPayload); 8] = [
+        (28, Short, Short),
+        (38, Sum, Sum),
+        (40, Sum, Sum),
+        (44, Sum, Seen),
+        (48, Sum, Seen),
+        (52, Sum, Seen),
+        (56, Seen, Seen),
+        (64, Seen, Seen),
+    ];
+    for (len, with_ts, without_ts) in expect {
+        let s = Scenario::from_toml(&format!(
+            r#"
+            name = "q{len}"
+            description = "quote length {len}"
+            hops = [{{}}, {{ middlebox = {{ behaviour = "mailguard" }} }}, {{ quote_bytes = {len} }}, {{}}]
+            expect = {{ verdict = "stripped", segment_after = 2 }}
+            "#
+        ))
+        .expect("scenario");
+        for (ts, want) in [(true, with_ts), (false, without_ts)] {
+            let cfg = ProbeConfig {
+                tcp_timestamps: ts,
+                ..ProbeConfig::default()
+            };
+            let (mut ev, _, _) = simulate(&s, &[s.target()], cfg, RunPlan::default());
+            let r = Report::build(ev.remove(0));
+            // The probe is 62 bytes with timestamps, 50 without.
+            let whole = if ts { 62 } else { 50 };
+            assert_eq!(r.hops[2].quote_len, Some(usize::from(len).min(whole)));
+            assert_eq!(r.hops[2].payload, want, "{len} bytes, timestamps {ts}");
+            assert_eq!(r.verdict, Verdict::Stripped);
+            let located = want != Short;
+            assert_eq!(segment(&r), (Some(2), Some(if located { 3 } else { 4 })));
+        }
+    }
+}

@@ -49,6 +49,11 @@ pub struct SessionArgs {
     /// a dropped or reset STARTTLS disappears).
     #[arg(long)]
     pub no_control_segments: bool,
+    /// Do not offer TCP timestamps (the STARTTLS payload then starts 12 bytes earlier in
+    /// the datagram; probes can no longer be told apart by timestamp when IP IDs are
+    /// rewritten).
+    #[arg(long)]
+    pub no_tcp_timestamps: bool,
 }
 
 impl SessionArgs {
@@ -79,6 +84,7 @@ impl SessionArgs {
             intercept_check: !self.no_intercept_check,
             alt_port: self.alt_port,
             locate_drops: !self.no_control_segments,
+            tcp_timestamps: !self.no_tcp_timestamps,
             ..ProbeConfig::default()
         }
     }
