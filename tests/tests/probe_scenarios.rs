@@ -15,7 +15,7 @@ fn check(name: &str) {
         &target.to_string(),
         &["--retries", "1", "--reply-timeout", "5"],
     );
-    assert_eq!(report["schema"], 1, "{report:#}");
+    assert_eq!(report["schema"], 2, "{report:#}");
     assert_eq!(report["target"], target.to_string(), "{report:#}");
     let seen = Observed::from_json(&report).unwrap_or_else(|e| panic!("{e}: {report:#}"));
     if let Err(e) = scenario.check(&seen) {

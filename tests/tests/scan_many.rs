@@ -111,7 +111,7 @@ fn records(path: &Path) -> HashMap<String, String> {
     for (i, line) in text.lines().enumerate() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
-        assert_eq!(v["schema"], 1);
+        assert_eq!(v["schema"], 2);
         let target = v["target"].as_str().expect("target").to_string();
         let verdict = v["verdict"].as_str().expect("verdict").to_string();
         assert!(
