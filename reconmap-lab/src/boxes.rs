@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::netns::Netns;
 use crate::LabError;
+use reconmap_core::scan::Cidr;
 use reconmap_sys::process::run_command;
 
 /// The port every box acts on (the SMTP server's).
@@ -84,17 +85,41 @@ impl BoxMode {
     }
 
     /// The iptables rules (arguments after `iptables`, each appending with `-A`) that hand
-    /// this mode its packets on queue `queue`. FORWARD rules act after the router's TTL check,
-    /// so its own Time Exceeded quotes still show the original packet.
+    /// this mode its packets on queue `queue`, in the FORWARD chain for every server address
+    /// (`BoxScope::default()`). FORWARD rules act after the router's TTL check, so its own
+    /// Time Exceeded quotes still show the original packet.
     pub fn iptables_rules(&self, queue: u16) -> Vec<Vec<String>> {
+        self.scoped_rules(queue, &BoxScope::default())
+    }
+
+    /// The iptables rules of this mode on queue `queue` in `scope`: the hook of the TCP rules
+    /// (`-A FORWARD`, or `-t mangle -A PREROUTING`: before the router's TTL check, so its own
+    /// quotes already show the change) and the server prefix they cover (`-d` on
+    /// client->server rules, `-s` on server->client rules). `TruncateQuotes` acts on the ICMP
+    /// errors the router itself sends (`-A OUTPUT`) whatever the scope.
+    pub fn scoped_rules(&self, queue: u16, scope: &BoxScope) -> Vec<Vec<String>> {
         let port = SMTP_PORT.to_string();
         let q = queue.to_string();
+        let prefix = scope.server.map(|p| p.to_string());
         let rule = |parts: &[&str]| {
             let mut r: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
             r.extend(["-j", "NFQUEUE", "--queue-num", &q].map(String::from));
             r
         };
-        let to_server = ["-A", "FORWARD", "-p", "tcp", "--dport", &port];
+        let hook = scope.hook.chain_args();
+        let with_prefix = |dir: &'static str| -> Vec<&str> {
+            prefix.as_deref().map(|p| vec![dir, p]).unwrap_or_default()
+        };
+        let to_server: Vec<&str> = [hook, &["-p", "tcp", "--dport", &port]]
+            .concat()
+            .into_iter()
+            .chain(with_prefix("-d"))
+            .collect();
+        let from_server: Vec<&str> = [hook, &["-p", "tcp", "--sport", &port]]
+            .concat()
+            .into_iter()
+            .chain(with_prefix("-s"))
+            .collect();
         let handshake = ["-m", "string", "--algo", "bm", "--hex-string", "|1603|"];
         match self {
             Self::Reset => vec![rule(
@@ -115,13 +140,39 @@ impl BoxMode {
             .map(|t| rule(&["-A", "OUTPUT", "-p", "icmp", "--icmp-type", t]))
             .collect(),
             Self::RewriteIpId(_) => vec![rule(&to_server)],
-            Self::SeqRandomise => vec![
-                rule(&to_server),
-                rule(&["-A", "FORWARD", "-p", "tcp", "--sport", &port]),
-            ],
+            Self::SeqRandomise => vec![rule(&to_server), rule(&from_server)],
             Self::TlsDrop | Self::TlsReset | Self::TlsRewrite(_) => {
                 vec![rule(&[&to_server[..], &handshake[..]].concat())]
             }
+        }
+    }
+}
+
+/// Where a box's TCP rules hook in and which server addresses they cover.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BoxScope {
+    /// The hook of the rules.
+    pub hook: BoxHook,
+    /// Only traffic to (and back from) this prefix; every server address when `None`.
+    pub server: Option<Cidr>,
+}
+
+/// The hook of a box's TCP rules, relative to the router's TTL check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BoxHook {
+    /// `-A FORWARD` (filter): after the TTL check; the router's own quotes are untouched.
+    #[default]
+    Forward,
+    /// `-t mangle -A PREROUTING`: before the TTL check; the router's own quotes show the change.
+    Prerouting,
+}
+
+impl BoxHook {
+    /// The iptables arguments naming the table (if not filter) and the chain.
+    fn chain_args(self) -> &'static [&'static str] {
+        match self {
+            Self::Forward => &["-A", "FORWARD"],
+            Self::Prerouting => &["-t", "mangle", "-A", "PREROUTING"],
         }
     }
 }
@@ -142,6 +193,8 @@ pub struct ProxySpec {
     pub port: u16,
     /// STARTTLS policy.
     pub starttls: StarttlsPolicy,
+    /// Only connections to this prefix are intercepted; every server address when `None`.
+    pub server: Option<Cidr>,
 }
 
 impl ProxySpec {
@@ -159,11 +212,11 @@ impl ProxySpec {
         ]
     }
 
-    /// `-t nat -A PREROUTING -p tcp --dport 25 -j REDIRECT --to-ports P`.
+    /// `-t nat -A PREROUTING -p tcp --dport 25 [-d PREFIX] -j REDIRECT --to-ports P`.
     pub fn iptables_rules(&self) -> Vec<Vec<String>> {
         let port = SMTP_PORT.to_string();
         let to = self.port.to_string();
-        vec![[
+        let mut rule: Vec<String> = [
             "-t",
             "nat",
             "-A",
@@ -172,13 +225,14 @@ impl ProxySpec {
             "tcp",
             "--dport",
             &port,
-            "-j",
-            "REDIRECT",
-            "--to-ports",
-            &to,
         ]
         .map(String::from)
-        .to_vec()]
+        .to_vec();
+        if let Some(p) = self.server {
+            rule.extend(["-d".to_owned(), p.to_string()]);
+        }
+        rule.extend(["-j", "REDIRECT", "--to-ports", &to].map(String::from));
+        vec![rule]
     }
 }
 
@@ -224,9 +278,24 @@ impl Drop for RunningBox {
 /// Starts `reconmap-middlebox` in `mode` on queue `queue` in `node`, waits until it has bound
 /// the queue, then adds the mode's iptables rules. One queue per box on a router.
 pub fn start_middlebox(node: &Netns, mode: &BoxMode, queue: u16) -> Result<RunningBox, LabError> {
+    start_scoped_middlebox(node, mode, queue, &BoxScope::default())
+}
+
+/// Like [`start_middlebox`], with the rules in `scope` (hook and server prefix).
+pub fn start_scoped_middlebox(
+    node: &Netns,
+    mode: &BoxMode,
+    queue: u16,
+    scope: &BoxScope,
+) -> Result<RunningBox, LabError> {
     let mut args = vec!["--queue".to_owned(), queue.to_string()];
     args.extend(mode.helper_args());
-    start_helper(node, "reconmap-middlebox", args, mode.iptables_rules(queue))
+    start_helper(
+        node,
+        "reconmap-middlebox",
+        args,
+        mode.scoped_rules(queue, scope),
+    )
 }
 
 /// Starts `reconmap-proxy` in `node`, waits until it listens, then adds the REDIRECT rule.
@@ -333,13 +402,50 @@ mod tests {
             BoxMode::TlsRewrite(0x2f).helper_args(),
             ["--tls-rewrite", "--tls-suite", "002f"]
         );
-        let proxy = ProxySpec {
+        let mut proxy = ProxySpec {
             port: 10025,
             starttls: StarttlsPolicy::Refuse,
+            server: None,
         };
         assert_eq!(
             proxy.iptables_rules()[0].join(" "),
             "-t nat -A PREROUTING -p tcp --dport 25 -j REDIRECT --to-ports 10025"
+        );
+        proxy.server = "198.18.0.0/17".parse().ok();
+        assert_eq!(
+            proxy.iptables_rules()[0].join(" "),
+            "-t nat -A PREROUTING -p tcp --dport 25 -d 198.18.0.0/17 -j REDIRECT --to-ports 10025"
+        );
+    }
+
+    #[test]
+    fn scoped_rules_hook_and_prefix() {
+        let scope = BoxScope {
+            hook: BoxHook::Prerouting,
+            server: "192.0.2.0/24".parse().ok(),
+        };
+        let joined =
+            |rules: Vec<Vec<String>>| rules.iter().map(|r| r.join(" ")).collect::<Vec<_>>();
+        assert_eq!(
+            joined(BoxMode::SeqRandomise.scoped_rules(1, &scope)),
+            [
+                "-t mangle -A PREROUTING -p tcp --dport 25 -d 192.0.2.0/24 -j NFQUEUE --queue-num 1",
+                "-t mangle -A PREROUTING -p tcp --sport 25 -s 192.0.2.0/24 -j NFQUEUE --queue-num 1",
+            ]
+        );
+        assert_eq!(
+            joined(BoxMode::RewriteIpId(IpIdStyle::Random).iptables_rules(1)),
+            ["-A FORWARD -p tcp --dport 25 -j NFQUEUE --queue-num 1"]
+        );
+        assert_eq!(
+            joined(BoxMode::Reset.scoped_rules(1, &scope)),
+            ["-t mangle -A PREROUTING -p tcp --dport 25 -d 192.0.2.0/24 -m string --string STARTTLS --algo bm --icase -j NFQUEUE --queue-num 1"]
+        );
+        assert!(
+            joined(BoxMode::TruncateQuotes(28).scoped_rules(3, &scope))
+                .iter()
+                .all(|r| r.starts_with("-A OUTPUT -p icmp")),
+            "quote truncation acts on the router's own ICMP"
         );
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::boxes::{start_helper, RunningBox};
+use crate::hop_plan::{hop_helpers, DELAY_QUEUE};
 use crate::netns::{self, Netns};
 use crate::nft;
 use crate::postfix::{self, Postfix};
@@ -24,10 +25,6 @@ pub use reconmap_core::scenario::plan::SERVER_ADDR;
 pub const EAST_IF: &str = "east";
 /// Interface toward the prober on every node but the prober.
 pub const WEST_IF: &str = "west";
-/// NFQUEUE numbers of the helpers (one queue per helper on a node).
-const DELAY_QUEUE: &str = "0";
-const RESET_QUEUE: &str = "1";
-const FORGE_QUEUE: &str = "2";
 /// Routing table of the short-quote policy route.
 const SHORT_QUOTE_TABLE: &str = "100";
 /// Prefixes the prober can reach (all via r1); nothing else is routed.
@@ -48,8 +45,10 @@ pub struct Lab {
     nodes: Vec<Netns>,
     temp_dir: Option<PathBuf>,
     /// Helper processes with their iptables rules: `reconmap-delay` shaping the links (this
-    /// kernel has no `sch_netem`), `reconmap-middlebox` for reset boxes, `reconmap-icmp-forge`
-    /// on forging routers, `reconmap-hostile-smtp` as a hostile server.
+    /// kernel has no `sch_netem`), `reconmap-middlebox` for NFQUEUE boxes (reset, IP ID
+    /// rewriting, sequence randomising, rfc792-quote truncation), `reconmap-proxy` for
+    /// interception proxies, `reconmap-icmp-forge` on forging routers, `reconmap-hostile-smtp`
+    /// as a hostile server.
     helpers: Vec<RunningBox>,
 }
 
@@ -199,7 +198,7 @@ impl Lab {
     }
 
     /// Configures router `k`: sysctls, nft rules, the short-quote policy route; returns the
-    /// helpers it runs (a reset box, an ICMP forger).
+    /// helpers it runs (see `hop_plan`: NFQUEUE boxes, the proxy, the ICMP forger).
     fn configure_router(
         &self,
         node: &Netns,
@@ -229,40 +228,8 @@ impl Lab {
             node.run_with_input(&["ip", "-batch", "-"], &batch)?;
         }
         let mut helpers = Vec::new();
-        if let Some(mb) = hop.middlebox.as_ref() {
-            if mb.behaviour == crate::scenario::Behaviour::Reset {
-                helpers.push(reset_box(node, mb)?);
-            }
-        }
-        if let Some(f) = &hop.forge {
-            let args = [
-                "--queue",
-                FORGE_QUEUE,
-                "--mode",
-                f.mode.name(),
-                "--from",
-                &f.from.to_string(),
-                "--count",
-                &f.count.to_string(),
-            ];
-            let rule = [
-                "-A",
-                "FORWARD",
-                "-p",
-                "tcp",
-                "--dport",
-                "25",
-                "-j",
-                "NFQUEUE",
-                "--queue-num",
-                FORGE_QUEUE,
-            ];
-            helpers.push(start_helper(
-                node,
-                "reconmap-icmp-forge",
-                args.map(String::from).to_vec(),
-                vec![rule.map(String::from).to_vec()],
-            )?);
+        for plan in hop_helpers(&self.scenario.name, k, hop)? {
+            helpers.push(start_helper(node, plan.program, plan.args, plan.rules)?);
         }
         Ok(helpers)
     }
@@ -273,11 +240,12 @@ impl Lab {
     /// the link delay: one delay per link and direction, as netem on both link ends would give.
     fn shape_links(&mut self) -> Result<(), LabError> {
         let link = self.scenario.link.clone();
+        let queue = DELAY_QUEUE.to_string();
         for i in 0..self.nodes.len() {
             let node = self.nodes.get(i).ok_or_else(bad_hops)?;
             let args = [
                 "--queue".to_string(),
-                DELAY_QUEUE.to_string(),
+                queue.clone(),
                 "--delay-ms".to_string(),
                 link.delay_ms.to_string(),
                 "--loss-percent".to_string(),
@@ -293,7 +261,7 @@ impl Lab {
                 "-j",
                 "NFQUEUE",
                 "--queue-num",
-                DELAY_QUEUE,
+                &queue,
                 "--queue-bypass",
             ];
             let delayer = start_helper(
@@ -402,6 +370,14 @@ impl Lab {
     /// (namespaces and temp dirs `rmlab-<pid>-…` whose process is gone, with their Postfix).
     /// Labs of live processes (e.g. tests running in parallel) are left alone.
     pub fn down(state_dir: &Path) -> Result<DownReport, LabError> {
+        let mut report = Self::down_persisted(state_dir)?;
+        Self::sweep_leftovers(&mut report);
+        Ok(report)
+    }
+
+    /// Tears down only the persisted labs of `state_dir` (their helpers, Postfix, namespaces
+    /// and temp dirs), nothing else.
+    pub fn down_persisted(state_dir: &Path) -> Result<DownReport, LabError> {
         let mut report = DownReport::default();
         for (path, state) in read_states(state_dir)? {
             if let Some(dir) = &state.postfix_dir {
@@ -410,7 +386,7 @@ impl Lab {
                 }
             }
             for name in &state.namespaces {
-                kill_delayers(name);
+                kill_helpers(name);
                 match netns::delete(name) {
                     Ok(()) => report.namespaces.push(name.clone()),
                     Err(e) => report.errors.push(e.to_string()),
@@ -426,6 +402,12 @@ impl Lab {
             }
             report.labs.push(state.scenario.name.clone());
         }
+        Ok(report)
+    }
+
+    /// Removes the leftovers of crashed runs: namespaces and temp dirs `rmlab-<pid>-…` whose
+    /// process is gone, with their Postfix and helpers.
+    fn sweep_leftovers(report: &mut DownReport) {
         let dead = |name: &str| netns::owner_pid(name).is_some_and(|pid| !netns::pid_alive(pid));
         for dir in stray_dirs() {
             let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -434,19 +416,18 @@ impl Lab {
                 if postfix::stop(&pf) {
                     report.postfix_stopped.push(pf);
                 }
-                remove_dir(&dir, &mut report);
+                remove_dir(&dir, report);
             }
         }
         for name in netns::leftovers() {
             if dead(&name) {
-                kill_delayers(&name);
+                kill_helpers(&name);
                 match netns::delete(&name) {
                     Ok(()) => report.namespaces.push(name),
                     Err(e) => report.errors.push(e.to_string()),
                 }
             }
         }
-        Ok(report)
     }
 }
 
@@ -511,50 +492,6 @@ fn read_states(state_dir: &Path) -> Result<Vec<(PathBuf, LabState)>, LabError> {
     Ok(states)
 }
 
-/// A `reset` box: the client's STARTTLS segments go to `reconmap-middlebox --reset` (queue 1),
-/// which resets both ends and drops the segment.
-fn reset_box(node: &Netns, mb: &crate::scenario::MiddleboxSpec) -> Result<RunningBox, LabError> {
-    let mut rule: Vec<String> = match mb.placement {
-        crate::scenario::Placement::Forward => vec!["-A".into(), "FORWARD".into()],
-        crate::scenario::Placement::Prerouting => {
-            vec![
-                "-t".into(),
-                "mangle".into(),
-                "-A".into(),
-                "PREROUTING".into(),
-            ]
-        }
-    };
-    rule.extend(["-p", "tcp", "--dport", "25"].map(String::from));
-    if let Some(d) = mb.daddr {
-        rule.extend(["-d".to_string(), d.to_string()]);
-    }
-    rule.extend(
-        [
-            "-m",
-            "string",
-            "--string",
-            "STARTTLS",
-            "--algo",
-            "bm",
-            "--icase",
-            "-j",
-            "NFQUEUE",
-            "--queue-num",
-            RESET_QUEUE,
-        ]
-        .map(String::from),
-    );
-    start_helper(
-        node,
-        "reconmap-middlebox",
-        ["--queue", RESET_QUEUE, "--reset"]
-            .map(String::from)
-            .to_vec(),
-        vec![rule],
-    )
-}
-
 /// Where a lab helper binary (`reconmap-delay`, `reconmap-middlebox`) is (see
 /// `reconmap_sys::bins::find`).
 pub(crate) fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
@@ -566,10 +503,10 @@ pub(crate) fn helper_binary(name: &str) -> Result<PathBuf, LabError> {
     })
 }
 
-/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`, `reconmap-proxy`; comm is cut
-/// at 15 bytes)
-/// running in namespace `name` (a lab namespace: whatever runs them there was started by a lab).
-fn kill_delayers(name: &str) {
+/// Stops the lab helpers (`reconmap-delay`, `reconmap-middlebox`, `reconmap-proxy`,
+/// `reconmap-hostile-smtp`, `reconmap-icmp-forge`; comm is cut at 15 bytes) running in
+/// namespace `name` (a lab namespace: whatever runs them there was started by a lab).
+fn kill_helpers(name: &str) {
     let Ok(out) = std::process::Command::new("ip")
         .args(["netns", "pids", name])
         .output()

@@ -39,7 +39,8 @@ pub fn router_ruleset(
     Ok(out)
 }
 
-/// The `rmlab_box` table of a middlebox.
+/// The `rmlab_box` table of a middlebox; empty for behaviours built with helper processes
+/// (reset, IP ID rewriting, sequence randomising, proxies: see `hop_plan`).
 fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, crate::LabError> {
     let (hook, priority) = match mb.placement {
         Placement::Forward => ("forward", 0),
@@ -59,14 +60,13 @@ fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, cr
         }
         Behaviour::EhloMask => rules.extend(ehlo_rule(&from_server, server)),
         Behaviour::Drop => rules.push(format!("{command} drop")),
-        // Resets toward both ends need a packet nft cannot forge: an iptables NFQUEUE rule and
-        // `reconmap-middlebox --reset` do it (see `Lab::configure_router`).
-        Behaviour::Reset => {}
-        // NFQUEUE boxes and the proxy (`reconmap_lab::boxes`): no nft rules.
-        Behaviour::RewriteIpId
+        // Resets toward both ends need a packet nft cannot forge, this kernel has no nft
+        // `queue`, and proxies need a process: iptables rules and helpers (`hop_plan`).
+        Behaviour::Reset
+        | Behaviour::RewriteIpId
         | Behaviour::SeqRandomise
         | Behaviour::Proxy
-        | Behaviour::ProxyPass => {}
+        | Behaviour::ProxyPass => return Ok(String::new()),
     }
     let mut out = format!(
         "table ip rmlab_box {{\n  chain box {{\n    type filter hook {hook} priority {priority}; policy accept;\n"
@@ -208,5 +208,24 @@ mod tests {
         assert!(router_ruleset(RouterKind::Normal, "e", None, &text())
             .expect("rules")
             .is_empty());
+    }
+
+    #[test]
+    fn helper_behaviours_get_no_box_table() {
+        for behaviour in [
+            Behaviour::Reset,
+            Behaviour::RewriteIpId,
+            Behaviour::SeqRandomise,
+            Behaviour::Proxy,
+            Behaviour::ProxyPass,
+        ] {
+            let mb = MiddleboxSpec {
+                behaviour,
+                placement: Placement::Forward,
+                daddr: None,
+            };
+            let r = router_ruleset(RouterKind::ShortQuote, "east", Some(&mb), &text());
+            assert_eq!(r.expect("rules"), "", "{behaviour:?}");
+        }
     }
 }

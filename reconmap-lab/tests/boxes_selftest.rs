@@ -1059,6 +1059,7 @@ fn proxy_terminates_tcp_and_strips_starttls() {
         &ProxySpec {
             port: 10025,
             starttls: StarttlsPolicy::Refuse,
+            server: None,
         },
     )
     .expect("proxy");
@@ -1154,6 +1155,7 @@ fn proxy_terminates_tcp_and_strips_starttls() {
         &ProxySpec {
             port: 10025,
             starttls: StarttlsPolicy::Pass,
+            server: None,
         },
     )
     .expect("proxy");

@@ -82,4 +82,11 @@ scenario_tests! {
     forge_wrong_proto => "forge-wrong-proto",
     forge_flood => "forge-flood",
     forge_modified_payload => "forge-modified-payload",
+    rfc792_quote_after => "rfc792-quote-after",
+    header_only_quotes => "header-only-quotes",
+    ipid_rewrite => "ipid-rewrite",
+    ipid_rewrite_short_quotes => "ipid-rewrite-short-quotes",
+    proxy => "proxy",
+    proxy_pass => "proxy-pass",
+    ehlo_mask_seq_randomise => "ehlo-mask-seq-randomise",
 }
