@@ -47,9 +47,19 @@ pub fn hop_helpers(scenario: &str, k: usize, hop: &HopSpec) -> Result<Vec<Helper
         )))
     };
     let mut plans = Vec::new();
-    if hop.router == RouterKind::Rfc792Quote {
+    let cut = match (hop.router, hop.quote_bytes) {
+        (RouterKind::Rfc792Quote, None) => Some(RFC792_QUOTE_BYTES),
+        (RouterKind::Normal | RouterKind::Nat, q) => q,
+        (_, Some(_)) => {
+            return refuse(
+                "quote_bytes needs a normal or nat router (this one already limits its quotes)",
+            )
+        }
+        (_, None) => None,
+    };
+    if let Some(n) = cut {
         plans.push(middlebox(
-            &BoxMode::TruncateQuotes(RFC792_QUOTE_BYTES),
+            &BoxMode::TruncateQuotes(n),
             TRUNCATE_QUEUE,
             &BoxScope::default(),
         ));

@@ -487,6 +487,12 @@ impl Scenario {
                 }
             }
             if let Some(q) = hop.quote_bytes {
+                if !matches!(hop.router, RouterKind::Normal | RouterKind::Nat) {
+                    return err(format!(
+                        "hop {}: quote_bytes needs a normal or nat router",
+                        i + 1
+                    ));
+                }
                 if !(20..=548).contains(&q) {
                     return err(format!(
                         "hop {}: quote_bytes {q} outside 20..=548 (an IPv4 header at least, at most what Linux quotes)",

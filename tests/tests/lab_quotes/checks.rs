@@ -337,9 +337,10 @@ fn check_sweep_ttl(b: &Bench, m: &PathModel, expect: &Expected, p: &Probe) -> Op
         // Payload and checksum: changed from the truth's segment_at on.
         let changed = expect.segment_at.is_some_and(|at| t >= at);
         let s = matching_sent(&p.sent, &q, changed);
-        let want_len = match router {
-            RouterKind::ShortQuote => 40,
-            RouterKind::Rfc792Quote => 28,
+        let want_len = match (router, m.quote_bytes(t)) {
+            (RouterKind::ShortQuote, _) => 40,
+            (RouterKind::Rfc792Quote, _) => 28,
+            (_, Some(n)) => usize::from(n).min(s.datagram.len()),
             _ => s.datagram.len(),
         };
         assert_eq!(

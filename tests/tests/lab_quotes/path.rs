@@ -24,6 +24,8 @@ pub struct PathModel {
     /// Routers.
     pub n: u8,
     pub routers: Vec<RouterKind>,
+    /// Quote lengths set per hop (`quote_bytes`).
+    pub quote_bytes: Vec<Option<u16>>,
     pub ending: Ending,
     /// Hops (with placement) of sequence-randomising boxes acting on this target.
     pub seq_boxes: Vec<(u8, Placement)>,
@@ -43,6 +45,7 @@ impl PathModel {
         let mut m = PathModel {
             n,
             routers: scenario.hops.iter().map(|h| h.router).collect(),
+            quote_bytes: scenario.hops.iter().map(|h| h.quote_bytes).collect(),
             ending: Ending::Server,
             seq_boxes: Vec::new(),
             mailguard: false,
@@ -112,6 +115,14 @@ impl PathModel {
             Placement::Forward => ttl > k,
             Placement::Prerouting => ttl >= k,
         })
+    }
+
+    /// The quote length set for the router at TTL `ttl`, if any.
+    pub fn quote_bytes(&self, ttl: u8) -> Option<u16> {
+        self.quote_bytes
+            .get(usize::from(ttl).checked_sub(1)?)
+            .copied()
+            .flatten()
     }
 
     /// The router at TTL `ttl` (1-based), if any.
