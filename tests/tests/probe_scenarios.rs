@@ -89,4 +89,6 @@ scenario_tests! {
     proxy => "proxy",
     proxy_pass => "proxy-pass",
     ehlo_mask_seq_randomise => "ehlo-mask-seq-randomise",
+    short_quote_echo => "short-quote-echo",
+    wide_area_ipid => "wide-area-ipid",
 }
