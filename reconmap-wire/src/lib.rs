@@ -10,6 +10,7 @@ mod diff;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 mod flow;
+pub mod icmp_ext;
 mod quote;
 mod quote_diff;
 mod segment;
@@ -19,6 +20,9 @@ pub use build::{build_ipv4_tcp, IpParams};
 pub use captured::{parse_captured, Captured, IcmpError, ReceivedSegment};
 pub use diff::diff_quote;
 pub use flow::FlowAddrs;
+pub use icmp_ext::{
+    ExtensionError, IcmpExtension, IcmpExtensions, InterfaceInfo, InterfaceRole, MplsLabel,
+};
 pub use quote::Quote;
 pub use quote_diff::{FieldChange, PayloadStatus, QuoteDiff};
 pub use segment::{SeqNumber, TcpFlags, TcpOptions, TcpSegment};
