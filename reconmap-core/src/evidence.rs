@@ -32,6 +32,9 @@ pub struct HopRecord {
     /// Later answers to the same probes that disagree with the first (another source or
     /// another payload status): one of them is forged or misattributed, so none is evidence.
     pub conflicts: Vec<ConflictingAnswer>,
+    /// RFC 4884 extensions (MPLS label stack, interface information) of the answer the hop is
+    /// based on (the first one).
+    pub extensions: reconmap_wire::IcmpExtensions,
 }
 
 /// An answer that disagrees with a hop's first answer.

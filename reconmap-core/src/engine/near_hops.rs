@@ -138,6 +138,7 @@ mod tests {
             }),
             shared: false,
             conflicts: Vec::new(),
+            extensions: Default::default(),
         }
     }
 

@@ -9,8 +9,8 @@
 use super::near_hops::{HopSignature, SharedPrefix};
 use crate::evidence::{ConflictingAnswer, HopRecord, QuoteDiff};
 use reconmap_wire::{
-    build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IcmpKind, IpId, IpParams, PacketError,
-    TcpSegment, TimeToLive,
+    build_ipv4_tcp, diff_quote, FlowAddrs, IcmpError, IcmpExtensions, IcmpKind, IpId, IpParams,
+    PacketError, TcpSegment, TimeToLive,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -35,6 +35,7 @@ struct Answer {
     rtt: Option<Duration>,
     icmp: IcmpKind,
     diff: QuoteDiff,
+    extensions: IcmpExtensions,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -121,6 +122,7 @@ impl Sweep {
                         rtt: rec.rtt,
                         icmp,
                         diff,
+                        extensions: rec.extensions,
                     }),
                     _ => None,
                 };
@@ -234,6 +236,7 @@ impl Sweep {
                         rtt,
                         icmp: icmp.kind,
                         diff,
+                        extensions: icmp.extensions.clone(),
                     });
                 }
                 Some(first) => {
@@ -360,6 +363,11 @@ impl Sweep {
                 diff: h.answer.as_ref().map(|a| a.diff.clone()),
                 shared: h.shared,
                 conflicts: h.conflicts.clone(),
+                extensions: h
+                    .answer
+                    .as_ref()
+                    .map(|a| a.extensions.clone())
+                    .unwrap_or_default(),
             })
             .collect()
     }

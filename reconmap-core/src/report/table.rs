@@ -32,7 +32,11 @@ pub fn render_table(r: &Report, color: bool) -> String {
         "ttl", "hop", "rtt", "quote"
     );
     for h in &r.hops {
-        let addr = h.addr.map_or("*".to_string(), |a| a.to_string());
+        let mut addr = h.addr.map_or("*".to_string(), |a| a.to_string());
+        if !h.mpls.is_empty() {
+            let labels: Vec<String> = h.mpls.iter().map(|l| l.label.to_string()).collect();
+            let _ = write!(addr, " MPLS L={}", labels.join(","));
+        }
         let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.2} ms"));
         let qlen = h.quote_len.map_or("-".to_string(), |q| q.to_string());
         let status = match h.payload {

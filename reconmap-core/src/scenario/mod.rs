@@ -482,6 +482,20 @@ impl Scenario {
                     return err(format!("hop {}: daddr {p} outside the lab ranges", i + 1));
                 }
             }
+            if hop.mpls_labels.len() > reconmap_wire::icmp_ext::MAX_LABELS {
+                return err(format!(
+                    "hop {}: more than {} MPLS labels",
+                    i + 1,
+                    reconmap_wire::icmp_ext::MAX_LABELS
+                ));
+            }
+            if let Some(&l) = hop
+                .mpls_labels
+                .iter()
+                .find(|&&l| l > reconmap_wire::MplsLabel::MAX_LABEL)
+            {
+                return err(format!("hop {}: MPLS label {l} exceeds 20 bits", i + 1));
+            }
             if let Some(f) = &hop.forge {
                 let from = Cidr::new(f.from, 32).filter(plan::is_lab_prefix);
                 if from.is_none() {

@@ -156,3 +156,31 @@ fn an_injected_reset_is_told_from_the_server_by_its_ttl() {
     assert_ne!(Some(rst.ttl), r.tcp.server_ttl);
     assert!(r.evidence.iter().any(|e| e.contains("likely injected")));
 }
+
+#[test]
+fn mpls_lsr_hops_carry_their_label_stacks_and_the_truth_holds() {
+    let s = Scenario::builtin("mpls-core").expect("scenario");
+    let (r, _) = one("mpls-core", ProbeConfig::default());
+    check_truth(&s, &r);
+    let stacks: Vec<Vec<(u32, bool, u8)>> = r
+        .hops
+        .iter()
+        .map(|h| h.mpls.iter().map(|l| (l.label, l.bottom, l.ttl)).collect())
+        .collect();
+    assert_eq!(
+        stacks,
+        vec![
+            vec![],
+            vec![(16004, true, 1)],
+            vec![(24001, false, 1), (16005, true, 1)],
+            vec![],
+            vec![],
+        ]
+    );
+    // The LSRs pad their quote to 128 bytes (RFC 4884); the payload still reads intact.
+    assert_eq!(r.hops[1].quote_len, Some(128));
+    assert_eq!(r.hops[1].payload, HopPayload::Intact);
+    assert!(r.hops.iter().all(|h| h.icmp_extension_error.is_none()));
+    let table = crate::report::render_table(&r, false);
+    assert!(table.contains("MPLS L=24001,16005"), "{table}");
+}

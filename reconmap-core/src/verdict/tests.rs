@@ -45,6 +45,7 @@ fn hop(ttl: u8, payload: Option<PayloadStatus>) -> HopRecord {
         }),
         shared: false,
         conflicts: Vec::new(),
+        extensions: Default::default(),
     }
 }
 
