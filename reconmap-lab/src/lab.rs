@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::boxes::{start_helper, RunningBox};
+use crate::boxes::{start_helper, start_lsr, LsrSpec, RunningBox};
 use crate::netns::{self, Netns};
 use crate::nft;
 use crate::postfix::{self, Postfix};
@@ -28,6 +28,8 @@ pub const WEST_IF: &str = "west";
 const DELAY_QUEUE: &str = "0";
 const RESET_QUEUE: &str = "1";
 const FORGE_QUEUE: &str = "2";
+/// The MPLS LSR box (`reconmap-middlebox --mpls-labels`).
+const MPLS_QUEUE: u16 = 4;
 /// Routing table of the short-quote policy route.
 const SHORT_QUOTE_TABLE: &str = "100";
 /// Prefixes the prober can reach (all via r1); nothing else is routed.
@@ -48,8 +50,8 @@ pub struct Lab {
     nodes: Vec<Netns>,
     temp_dir: Option<PathBuf>,
     /// Helper processes with their iptables rules: `reconmap-delay` shaping the links (this
-    /// kernel has no `sch_netem`), `reconmap-middlebox` for reset boxes, `reconmap-icmp-forge`
-    /// on forging routers, `reconmap-hostile-smtp` as a hostile server.
+    /// kernel has no `sch_netem`), `reconmap-middlebox` for reset boxes and MPLS LSRs,
+    /// `reconmap-icmp-forge` on forging routers, `reconmap-hostile-smtp` as a hostile server.
     helpers: Vec<RunningBox>,
 }
 
@@ -199,7 +201,7 @@ impl Lab {
     }
 
     /// Configures router `k`: sysctls, nft rules, the short-quote policy route; returns the
-    /// helpers it runs (a reset box, an ICMP forger).
+    /// helpers it runs (a reset box, an ICMP forger, an MPLS LSR box).
     fn configure_router(
         &self,
         node: &Netns,
@@ -233,6 +235,12 @@ impl Lab {
             if mb.behaviour == crate::scenario::Behaviour::Reset {
                 helpers.push(reset_box(node, mb)?);
             }
+        }
+        if !hop.mpls_labels.is_empty() {
+            let spec = LsrSpec {
+                labels: hop.mpls_labels.clone(),
+            };
+            helpers.push(start_lsr(node, &spec, MPLS_QUEUE)?);
         }
         if let Some(f) = &hop.forge {
             let args = [
