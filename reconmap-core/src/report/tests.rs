@@ -196,4 +196,11 @@ fn table_shows_mpls_labels_after_the_hop_address() {
     );
     assert!(!row("1 ").contains("MPLS"), "{table}");
     assert!(!row("3 ").contains("MPLS"), "{table}");
+    // The columns stay aligned: every row's RTT ends where the header's does.
+    let rtt_end = |line: &str, needle: &str| line.find(needle).map(|i| i + needle.len());
+    let header = table.lines().nth(1).expect("header");
+    let end = rtt_end(header, "rtt").expect("rtt column");
+    for ttl in ["1 ", "2 ", "3 "] {
+        assert_eq!(rtt_end(&row(ttl), " ms"), Some(end), "{table}");
+    }
 }
