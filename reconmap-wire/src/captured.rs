@@ -187,7 +187,7 @@ mod tests {
         let Captured::IcmpError(e) = c else {
             panic!("icmp")
         };
-        assert_eq!(e.quote.len(), 128);
+        assert_eq!(e.quote.len(), probe().len(), "padding is not quote");
         assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
         assert_eq!(e.extensions.error, None);
         assert_eq!(
@@ -214,7 +214,7 @@ mod tests {
             let Captured::IcmpError(e) = c else {
                 panic!("icmp")
             };
-            assert_eq!(e.quote.len(), 128, "length field {words}");
+            assert_eq!(e.quote.len(), probe().len(), "length field {words}");
             assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
             assert_eq!(e.extensions.compat, words == 0);
             let labels = e.extensions.mpls_labels();

@@ -216,16 +216,23 @@ impl IcmpExtensions {
 }
 
 /// Splits the data of an ICMP error that may carry extensions (time exceeded, unreachable,
-/// parameter problem) into the length of the original datagram field and the extensions.
+/// parameter problem) into the quote and the extensions; returns the quote's length.
 ///
 /// `data` is the message after its 8-byte header, `length_words` its byte 5 (RFC 4884 length in
 /// 32-bit words). A non-zero length that is below 128 bytes or beyond the message is not
 /// compliant: the whole of `data` is the quote (RFC 4884 section 5) and the error says why no
 /// extensions were read.
+///
+/// When an extension structure delimits the original datagram field (a compliant length, or
+/// the section 5.5 structure after 128 bytes), the field is zero-padded to 128 bytes and to a
+/// 32-bit boundary by the sender: the quote is the field without its trailing zero bytes. A
+/// router that quoted only 28 or 40 bytes must not seem to quote zero bytes it never saw (a
+/// payload of zeros would read as a modified STARTTLS); the price is that quoted bytes that
+/// really were zero at the very end are dropped, which can only make the quote shorter.
 pub fn split_extensions(data: &[u8], length_words: u8) -> (usize, IcmpExtensions) {
     if length_words == 0 {
         return match compat_structure(data) {
-            Some(ext) => (MIN_ORIGINAL_DATAGRAM, ext),
+            Some(ext) => (unpadded_len(data, MIN_ORIGINAL_DATAGRAM), ext),
             None => (data.len(), IcmpExtensions::default()),
         };
     }
@@ -252,7 +259,14 @@ pub fn split_extensions(data: &[u8], length_words: u8) -> (usize, IcmpExtensions
         },
         Err(e) => IcmpExtensions::failed(e),
     };
-    (len, ext)
+    (unpadded_len(data, len), ext)
+}
+
+/// The length of the first `field` bytes of `data` without trailing zero bytes.
+fn unpadded_len(data: &[u8], field: usize) -> usize {
+    data.get(..field)
+        .and_then(|f| f.iter().rposition(|&b| b != 0))
+        .map_or(0, |last| last + 1)
 }
 
 /// RFC 4884 section 5.5: a structure right after 128 bytes of quote, recognised only by its
@@ -565,7 +579,7 @@ mod tests {
     fn compliant_mpls_extension_after_a_128_byte_field() {
         assert_eq!(rfc1071(&MPLS_16004), 0, "the hand-made checksum verifies");
         let (len, ext) = split_extensions(&data(128, &MPLS_16004), 32);
-        assert_eq!(len, 128);
+        assert_eq!(len, 62, "the 62 quoted bytes, without the zero padding");
         assert_eq!(ext.error, None);
         assert!(!ext.compat);
         assert_eq!(
@@ -577,9 +591,32 @@ mod tests {
 
     #[test]
     fn a_longer_original_datagram_field_is_honoured() {
-        let (len, ext) = split_extensions(&data(256, &MPLS_16004), 64);
+        let mut d = vec![0x5a; 256];
+        d.extend_from_slice(&MPLS_16004);
+        let (len, ext) = split_extensions(&d, 64);
         assert_eq!(len, 256);
         assert_eq!(ext.mpls_labels().len(), 1);
+    }
+
+    #[test]
+    fn zero_padding_of_a_short_quote_is_not_quote() {
+        // A router that quotes 28 bytes (RFC 792) pads them to 128 with zeros: the quote is
+        // 28 bytes, not 128 of which 100 would be zero "payload".
+        let mut d = vec![0x45; 28];
+        d.resize(128, 0);
+        d.extend_from_slice(&MPLS_16004);
+        assert_eq!(split_extensions(&d, 32).0, 28);
+        assert_eq!(split_extensions(&d, 0).0, 28, "the compat way too");
+        // Quoted bytes that were zero at the very end go with the padding (never more).
+        d[20..28].copy_from_slice(&[1, 2, 3, 4, 5, 0, 0, 0]);
+        assert_eq!(split_extensions(&d, 32).0, 25);
+        // Without an extension structure nothing is trimmed.
+        assert_eq!(split_extensions(&d[..128], 0).0, 128);
+        // An announced structure that fails to parse still delimits a padded field.
+        let mut bad = d[..128].to_vec();
+        bad.extend_from_slice(&[0x10, 0, 0, 0]);
+        let (len, ext) = split_extensions(&bad, 32);
+        assert_eq!((len, ext.error), (25, Some(ExtensionError::BadVersion(1))));
     }
 
     #[test]
@@ -632,7 +669,7 @@ mod tests {
         s.extend_from_slice(&[0x00, 0x08, 0x03, 0x01, 0, 0, 0, 9]);
         s.extend_from_slice(&[0x00, 0x08, 0x01, 0x02, 0, 0, 0, 0]);
         let (len, ext) = split_extensions(&data(128, &s), 32);
-        assert_eq!(len, 128);
+        assert_eq!(len, 62);
         assert_eq!(ext.error, None, "checksum 0 means not computed");
         assert_eq!(
             ext.objects,
@@ -718,7 +755,7 @@ mod tests {
     #[test]
     fn compat_structure_after_128_bytes_with_length_zero() {
         let (len, ext) = split_extensions(&data(128, &MPLS_16004), 0);
-        assert_eq!(len, 128, "the quote is the first 128 bytes");
+        assert_eq!(len, 62, "the quote is the first 128 bytes, without padding");
         assert!(ext.compat);
         assert_eq!(ext.error, None);
         assert_eq!(ext.mpls_labels(), vec![label(16004, true, 1)]);
@@ -772,7 +809,7 @@ mod tests {
         let mut bad_sum = MPLS_16004;
         bad_sum[11] = 2; // TTL 2: the checksum no longer matches
         let (len, ext) = split_extensions(&data(128, &bad_sum), 32);
-        assert_eq!(len, 128);
+        assert_eq!(len, 62);
         assert_eq!(
             ext.error,
             Some(ExtensionError::BadChecksum { found: 0x9a0d })
@@ -786,7 +823,7 @@ mod tests {
 
         for cut in 0..4 {
             let (len, ext) = split_extensions(&data(128, &MPLS_16004[..cut]), 32);
-            assert_eq!(len, 128);
+            assert_eq!(len, 62);
             assert_eq!(
                 ext.error,
                 Some(ExtensionError::HeaderTruncated { len: cut })
