@@ -82,6 +82,9 @@ pub struct HopRecord {
     /// For a `checksum_changed` hop: the rewritten command the server echoed (`XXXXXXXX`) when
     /// it gives exactly the quoted checksum (the inference is then confirmed).
     pub checksum_confirmed_by: Option<Vec<u8>>,
+    /// RFC 4884 extensions (MPLS label stack, interface information) of the answer the hop is
+    /// based on.
+    pub extensions: reconmap_wire::IcmpExtensions,
 }
 
 /// How an ICMP answer was tied to the probe it quotes.
@@ -132,6 +135,7 @@ impl HopRecord {
             control: None,
             control_attempts: 0,
             checksum_confirmed_by: None,
+            extensions: reconmap_wire::IcmpExtensions::default(),
         }
     }
 

@@ -236,6 +236,58 @@ impl ProxySpec {
     }
 }
 
+/// An MPLS label switching router: `reconmap-middlebox --mpls-labels` appends the label stack
+/// (RFC 4950, in an RFC 4884 extension) to the ICMP errors the router generates.
+///
+/// Its rules sit in the `security` table's OUTPUT chain, which runs after the `filter` table's:
+/// a quote-cutting box ([`BoxMode::TruncateQuotes`], filter OUTPUT) on the same router cuts
+/// the quote first, then this box pads it to 128 bytes and appends the stack, as a router that
+/// does both would. Each needs its own queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsrSpec {
+    /// The label stack, top first.
+    pub labels: Vec<u32>,
+}
+
+impl LsrSpec {
+    /// The helper's arguments: `--mpls-labels L1,L2,..`.
+    pub fn helper_args(&self) -> Vec<String> {
+        let labels: Vec<String> = self.labels.iter().map(ToString::to_string).collect();
+        vec!["--mpls-labels".into(), labels.join(",")]
+    }
+
+    /// `-t security -A OUTPUT -p icmp --icmp-type T -j NFQUEUE --queue-num Q` for the three
+    /// ICMP errors that may carry extensions.
+    pub fn iptables_rules(&self, queue: u16) -> Vec<Vec<String>> {
+        let q = queue.to_string();
+        [
+            "time-exceeded",
+            "destination-unreachable",
+            "parameter-problem",
+        ]
+        .iter()
+        .map(|t| {
+            [
+                "-t",
+                "security",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "icmp",
+                "--icmp-type",
+                t,
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                &q,
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+        .collect()
+    }
+}
+
 /// A box running on a router: its helper process and the rules it added. Dropping it removes
 /// the rules (first, so no packet waits for a dead queue) and then ends the process.
 #[derive(Debug)]
@@ -296,6 +348,13 @@ pub fn start_scoped_middlebox(
         args,
         mode.scoped_rules(queue, scope),
     )
+}
+
+/// Starts `reconmap-middlebox --mpls-labels` on queue `queue` in `node` (see [`LsrSpec`]).
+pub fn start_lsr(node: &Netns, spec: &LsrSpec, queue: u16) -> Result<RunningBox, LabError> {
+    let mut args = vec!["--queue".to_owned(), queue.to_string()];
+    args.extend(spec.helper_args());
+    start_helper(node, "reconmap-middlebox", args, spec.iptables_rules(queue))
 }
 
 /// Starts `reconmap-proxy` in `node`, waits until it listens, then adds the REDIRECT rule.
@@ -446,6 +505,20 @@ mod tests {
                 .iter()
                 .all(|r| r.starts_with("-A OUTPUT -p icmp")),
             "quote truncation acts on the router's own ICMP"
+        );
+    }
+
+    #[test]
+    fn lsr_rules() {
+        let lsr = LsrSpec {
+            labels: vec![16004, 24001],
+        };
+        assert_eq!(lsr.helper_args(), ["--mpls-labels", "16004,24001"]);
+        let rules = lsr.iptables_rules(4);
+        assert_eq!(rules.len(), 3);
+        assert_eq!(
+            rules[0].join(" "),
+            "-t security -A OUTPUT -p icmp --icmp-type time-exceeded -j NFQUEUE --queue-num 4"
         );
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::boxes::{start_helper, RunningBox};
+use crate::boxes::{start_helper, start_lsr, LsrSpec, RunningBox};
 use crate::hop_plan::{hop_helpers, DELAY_QUEUE};
 use crate::netns::{self, Netns};
 use crate::nft;
@@ -25,6 +25,8 @@ pub use reconmap_core::scenario::plan::SERVER_ADDR;
 pub const EAST_IF: &str = "east";
 /// Interface toward the prober on every node but the prober.
 pub const WEST_IF: &str = "west";
+/// The MPLS LSR box's queue (`reconmap-middlebox --mpls-labels`; see `hop_plan` for the others).
+const MPLS_QUEUE: u16 = 4;
 /// Routing table of the short-quote policy route.
 const SHORT_QUOTE_TABLE: &str = "100";
 /// Prefixes the prober can reach (all via r1); nothing else is routed.
@@ -46,7 +48,7 @@ pub struct Lab {
     temp_dir: Option<PathBuf>,
     /// Helper processes with their iptables rules: `reconmap-delay` shaping the links (this
     /// kernel has no `sch_netem`), `reconmap-middlebox` for NFQUEUE boxes (reset, IP ID
-    /// rewriting, sequence randomising, rfc792-quote truncation), `reconmap-proxy` for
+    /// rewriting, sequence randomising, quote truncation, MPLS LSRs), `reconmap-proxy` for
     /// interception proxies, `reconmap-icmp-forge` on forging routers, `reconmap-hostile-smtp`
     /// as a hostile server.
     helpers: Vec<RunningBox>,
@@ -198,7 +200,8 @@ impl Lab {
     }
 
     /// Configures router `k`: sysctls, nft rules, the short-quote policy route; returns the
-    /// helpers it runs (see `hop_plan`: NFQUEUE boxes, the proxy, the ICMP forger).
+    /// helpers it runs (see `hop_plan`: NFQUEUE boxes, the proxy, the ICMP forger; and the
+    /// MPLS LSR box, after any quote-cutting box).
     fn configure_router(
         &self,
         node: &Netns,
@@ -230,6 +233,12 @@ impl Lab {
         let mut helpers = Vec::new();
         for plan in hop_helpers(&self.scenario.name, k, hop)? {
             helpers.push(start_helper(node, plan.program, plan.args, plan.rules)?);
+        }
+        if !hop.mpls_labels.is_empty() {
+            let spec = LsrSpec {
+                labels: hop.mpls_labels.clone(),
+            };
+            helpers.push(start_lsr(node, &spec, MPLS_QUEUE)?);
         }
         Ok(helpers)
     }

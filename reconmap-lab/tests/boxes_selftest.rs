@@ -16,7 +16,7 @@ use etherparse::{
     TransportSlice,
 };
 use reconmap_lab::boxes::{
-    start_middlebox, start_proxy, BoxMode, IpIdStyle, ProxySpec, StarttlsPolicy,
+    start_lsr, start_middlebox, start_proxy, BoxMode, IpIdStyle, LsrSpec, ProxySpec, StarttlsPolicy,
 };
 use reconmap_lab::netns::{self, Netns};
 use reconmap_lab::postfix::Postfix;
@@ -1172,4 +1172,258 @@ fn proxy_terminates_tcp_and_strips_starttls() {
         "TLS through the proxy: {}",
         tls.output
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. --mpls-labels
+
+/// A running `tcpdump -l -v -n -i IFACE icmp` whose text output is collected; killed (by PID)
+/// on drop if not stopped.
+struct TextCapture {
+    child: Option<Child>,
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl TextCapture {
+    fn start(ns: &Netns, iface: &str) -> TextCapture {
+        let mut child = ns
+            .command("tcpdump")
+            .args(["-l", "-v", "-n", "--immediate-mode", "-i", iface, "icmp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump");
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().expect("stdout");
+        let sink = text.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+                line.clear();
+            }
+        });
+        rx.recv_timeout(WAIT)
+            .expect("tcpdump did not start listening");
+        TextCapture {
+            child: Some(child),
+            text,
+        }
+    }
+
+    /// Stops tcpdump (SIGINT: it flushes) and returns what it printed.
+    fn stop(mut self) -> String {
+        std::thread::sleep(Duration::from_millis(150));
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let _ = child.wait();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let text = self.text.lock().expect("lock").clone();
+        text
+    }
+}
+
+impl Drop for TextCapture {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The tcpdump text of the one ICMP message from `from` (a message starts at a line with a
+/// timestamp and the outer header; its decode follows on indented lines).
+fn tcpdump_message(text: &str, from: Ipv4Addr) -> String {
+    let head = format!("{from} > {CLIENT}: ICMP");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            inside = false;
+        }
+        if line.contains(&head) {
+            assert!(
+                !inside && out.is_empty(),
+                "one message from {from}:\n{text}"
+            );
+            inside = true;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One label stack entry: label, TC, bottom of stack, TTL.
+type Entry = (u32, u8, bool, u8);
+
+/// The label stack of an RFC 4884/4950 message, read by hand from the raw bytes: the length
+/// field, version 2 and a checksum that verifies are required. `(quote field, labels)` with
+/// labels as (label, TC, S, TTL).
+fn label_stack(datagram: &[u8]) -> Option<(usize, Vec<Entry>)> {
+    let ihl = usize::from(datagram[0] & 0x0f) * 4;
+    let icmp = &datagram[ihl..];
+    let field = usize::from(icmp[5]) * 4;
+    if field == 0 {
+        return None;
+    }
+    let ext = &icmp[8 + field..];
+    assert_eq!(ext[0] >> 4, 2, "extension version");
+    assert!(checksum_ok(ext), "extension checksum");
+    let obj_len = usize::from(u16::from_be_bytes([ext[4], ext[5]]));
+    assert_eq!((ext[6], ext[7]), (1, 1), "MPLS label stack object");
+    assert_eq!(4 + obj_len, ext.len(), "one object fills the structure");
+    let labels = ext[8..4 + obj_len]
+        .chunks(4)
+        .map(|c| {
+            let e = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+            (
+                e >> 12,
+                ((e >> 9) & 7) as u8,
+                e & 0x100 != 0,
+                (e & 0xff) as u8,
+            )
+        })
+        .collect();
+    Some((field, labels))
+}
+
+#[test]
+fn mpls_labels_are_appended_as_tcpdump_reads_them() {
+    let chain = Chain::up(false);
+    // r2: an LSR with a two-label stack. r3: cuts quotes to 28 bytes (filter OUTPUT) and is an
+    // LSR too (security OUTPUT, later): the cut quote is padded to 128 bytes.
+    let _r2 = start_lsr(
+        chain.router(2),
+        &LsrSpec {
+            labels: vec![16004, 24001],
+        },
+        4,
+    )
+    .expect("r2 LSR");
+    let _r3_cut = start_middlebox(chain.router(3), &BoxMode::TruncateQuotes(28), 1).expect("r3");
+    let _r3 = start_lsr(
+        chain.router(3),
+        &LsrSpec {
+            labels: vec![16005],
+        },
+        4,
+    )
+    .expect("r3 LSR");
+    let capture = TextCapture::start(chain.client(), "east");
+    let results = chain
+        .client()
+        .enter(|| {
+            let icmp = raw_icmp_socket();
+            let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("udp");
+            let port = udp.local_addr().expect("addr").port();
+            let ours = |q: &[u8]| quoted(q).is_some_and(|(_, sport, _)| sport == port);
+            (1..=3u32)
+                .map(|ttl| {
+                    udp.set_ttl(ttl).expect("ttl");
+                    udp.send_to(&[0x5a_u8; 60], SocketAddrV4::new(SERVER, 33434))
+                        .expect("send");
+                    recv_icmp_error(&icmp, ours)
+                })
+                .collect::<Vec<_>>()
+        })
+        .expect("enter client");
+    let text = capture.stop();
+    eprintln!("tcpdump -v:\n{text}");
+
+    // The raw bytes, read by the test's own code.
+    let got: Vec<&IcmpError> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.as_ref()
+                .unwrap_or_else(|| panic!("no ICMP error for TTL {}", i + 1))
+        })
+        .collect();
+    for (e, k) in got.iter().zip(1..) {
+        assert_eq!(e.from, hop_addr(k));
+        let d = &e.datagram;
+        let ihl = usize::from(d[0] & 0x0f) * 4;
+        assert_eq!(usize::from(u16::from_be_bytes([d[2], d[3]])), d.len());
+        assert!(checksum_ok(&d[..ihl]), "outer IP checksum");
+        assert!(checksum_ok(&d[ihl..]), "ICMP checksum");
+        assert!(d.len() <= 576);
+    }
+    assert_eq!(label_stack(&got[0].datagram), None, "r1 is no LSR");
+    assert_eq!(got[0].quote.len(), 20 + 8 + 60);
+    assert_eq!(
+        label_stack(&got[1].datagram),
+        Some((128, vec![(16004, 0, false, 1), (24001, 0, true, 1)]))
+    );
+    assert_eq!(
+        u16::from_be_bytes([got[1].quote[2], got[1].quote[3]]),
+        88,
+        "r2 quotes the 88-byte probe"
+    );
+    assert_eq!(
+        &got[1].quote[20..88],
+        &got[0].quote[20..88],
+        "UDP header and payload quoted in full"
+    );
+    assert!(
+        got[1].quote[88..128].iter().all(|&b| b == 0),
+        "zero padding"
+    );
+    let (field, labels) = label_stack(&got[2].datagram).expect("r3 labels");
+    assert_eq!((field, labels), (128, vec![(16005, 0, true, 1)]));
+    assert!(
+        got[2].quote[28..128].iter().all(|&b| b == 0),
+        "r3's 28-byte quote, padded"
+    );
+
+    // tcpdump, which shares no code with the box, decodes the same extensions.
+    let r1 = tcpdump_message(&text, hop_addr(1));
+    let r2 = tcpdump_message(&text, hop_addr(2));
+    let r3 = tcpdump_message(&text, hop_addr(3));
+    for m in [&r1, &r2, &r3] {
+        assert!(m.contains("time exceeded in-transit"), "{m}");
+    }
+    assert!(!r1.contains("MPLS") && !r1.contains("extension"), "{r1}");
+    // tcpdump prints the object's length (4 + 4 per entry) and its top entry.
+    for (m, object, top) in [
+        (&r2, "Class-Type: 1, length 12", "label 16004, tc 0, ttl 1"),
+        (
+            &r3,
+            "Class-Type: 1, length 8",
+            "label 16005, tc 0, [S], ttl 1",
+        ),
+    ] {
+        assert!(m.contains("ICMP Multi-Part extension v2"), "{m}");
+        assert!(
+            m.contains("(correct)"),
+            "extension checksum as tcpdump checks it: {m}"
+        );
+        assert!(
+            m.contains(&format!("MPLS Stack Entry Object (1), {object}")),
+            "{m}"
+        );
+        assert!(m.contains(top), "{m}");
+    }
 }

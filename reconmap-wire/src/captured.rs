@@ -1,8 +1,9 @@
 //! Parsing what the capture ring delivers: IPv4 datagrams (possibly cut at the capture length)
 //! that are either TCP segments of a probe flow or ICMP errors quoting one.
 use crate::{
-    segment::TcpOptions, IcmpKind, IpId, PacketError, Quote, SeqNumber, TcpFlags, TcpSegment,
-    TimeToLive,
+    icmp_ext::{split_extensions, IcmpExtensions},
+    segment::TcpOptions,
+    IcmpKind, IpId, PacketError, Quote, SeqNumber, TcpFlags, TcpSegment, TimeToLive,
 };
 use bytes::Bytes;
 use etherparse::{Icmpv4Slice, IpNumber, Ipv4Slice, LaxIpv4Slice, TcpOptionElement, TcpSlice};
@@ -30,6 +31,8 @@ pub struct IcmpError {
     pub outer_ttl: TimeToLive,
     pub kind: IcmpKind,
     pub quote: Quote,
+    /// RFC 4884 extensions after the quote (MPLS label stack, interface information, ...).
+    pub extensions: IcmpExtensions,
 }
 
 /// A parsed capture.
@@ -38,9 +41,6 @@ pub enum Captured {
     Tcp(ReceivedSegment),
     IcmpError(IcmpError),
 }
-
-/// RFC 4884: with extensions, the quoted datagram is padded to at least 128 bytes.
-const RFC4884_MIN_QUOTE: usize = 128;
 
 /// Parses a capture that starts at the IPv4 header.
 pub fn parse_captured(bytes: &[u8]) -> Result<Captured, PacketError> {
@@ -118,18 +118,16 @@ fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
     };
     let payload = icmp.payload();
     // RFC 4884: byte 5 of time exceeded / unreachable / parameter problem gives the length of
-    // the quoted datagram in 32-bit words when extensions follow it; 0 means no extensions.
-    // A length that is shorter than the 128 bytes the RFC requires, or longer than the
-    // message, is not compliant: the message is read as one without extensions (RFC 4884 5.5).
-    let words = usize::from(icmp.bytes5to8()[icmp_layout::RFC4884_LENGTH - 4]);
-    let len = words * 4;
-    let quoted = if words > 0
-        && kind.may_have_extensions()
-        && (RFC4884_MIN_QUOTE..=payload.len()).contains(&len)
-    {
-        payload.get(..len).unwrap_or(payload)
+    // the quoted datagram in 32-bit words when extensions follow it; 0 means no extensions (or
+    // a pre-RFC 4884 router's structure after exactly 128 bytes). A length below the 128 bytes
+    // the RFC requires, or beyond the message, is not compliant: the message is read as one
+    // without extensions (RFC 4884 5.5) and the extensions say why.
+    let (quoted, extensions) = if kind.may_have_extensions() {
+        let words = icmp.bytes5to8()[icmp_layout::RFC4884_LENGTH - 4];
+        let (len, extensions) = split_extensions(payload, words);
+        (payload.get(..len).unwrap_or(payload), extensions)
     } else {
-        payload
+        (payload, IcmpExtensions::default())
     };
     Ok(IcmpError {
         from: h.source_addr(),
@@ -137,6 +135,7 @@ fn parse_icmp(ip: &LaxIpv4Slice<'_>) -> Result<IcmpError, PacketError> {
         outer_ttl: TimeToLive(h.ttl()),
         kind,
         quote: Quote::new(quoted),
+        extensions,
     })
 }
 
@@ -188,8 +187,60 @@ mod tests {
         let Captured::IcmpError(e) = c else {
             panic!("icmp")
         };
-        assert_eq!(e.quote.len(), 128);
+        assert_eq!(e.quote.len(), probe().len(), "padding is not quote");
         assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
+        assert_eq!(e.extensions.error, None);
+        assert_eq!(
+            e.extensions.mpls_labels(),
+            vec![crate::MplsLabel {
+                label: 0,
+                tc: 0,
+                bottom: false,
+                ttl: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn mpls_label_stack_compliant_and_compat() {
+        // Label 16004, S, TTL 1; checksum by hand (see icmp_ext's tests).
+        let ext = [
+            0x20, 0x00, 0x9a, 0x0d, 0x00, 0x08, 0x01, 0x01, 0x03, 0xe8, 0x41, 0x01,
+        ];
+        let mut padded = probe();
+        padded.resize(128, 0);
+        for words in [32, 0] {
+            let c = parse_captured(&time_exceeded(&padded, words, &ext)).expect("parse");
+            let Captured::IcmpError(e) = c else {
+                panic!("icmp")
+            };
+            assert_eq!(e.quote.len(), probe().len(), "length field {words}");
+            assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
+            assert_eq!(e.extensions.compat, words == 0);
+            let labels = e.extensions.mpls_labels();
+            assert_eq!(
+                labels
+                    .iter()
+                    .map(|l| (l.label, l.bottom, l.ttl))
+                    .collect::<Vec<_>>(),
+                vec![(16004, true, 1)]
+            );
+        }
+    }
+
+    #[test]
+    fn bad_rfc4884_lengths_keep_the_quote_and_name_the_error() {
+        let ext = [0x20, 0, 0, 0];
+        for (words, want) in [(255u8, "exceeds"), (3, "below")] {
+            let c = parse_captured(&time_exceeded(&probe(), words, &ext)).expect("parse");
+            let Captured::IcmpError(e) = c else {
+                panic!("icmp")
+            };
+            assert_eq!(e.quote.len(), probe().len() + ext.len());
+            assert_eq!(e.quote.tcp_payload(), Some(&b"STARTTLS\r\n"[..]));
+            let error = e.extensions.error.expect("an error").to_string();
+            assert!(error.contains(want), "{error}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod diff;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 mod flow;
+pub mod icmp_ext;
 mod quote;
 mod quote_diff;
 mod segment;
@@ -21,6 +22,9 @@ pub use captured::{parse_captured, Captured, IcmpError, ReceivedSegment};
 pub use checksum::{expected_checksum_with_rewrite, expected_quoted_checksum, tcp_checksum};
 pub use diff::diff_quote;
 pub use flow::FlowAddrs;
+pub use icmp_ext::{
+    ExtensionError, IcmpExtension, IcmpExtensions, InterfaceInfo, InterfaceRole, MplsLabel,
+};
 pub use quote::Quote;
 pub use quote_diff::{FieldChange, PayloadStatus, QuoteDiff};
 /// Header offsets (the table the eBPF programs use too).

@@ -1,5 +1,6 @@
 //! End to end, one test per lab scenario: `reconmap probe --json` run in the scenario's prober
-//! namespace against a real Postfix must give the verdict and segment the scenario states.
+//! namespace against a real Postfix must give the verdict and segment the scenario states, and
+//! every hop the label stack its router states (MPLS LSRs, none elsewhere).
 use reconmap_core::scenario::truth::Observed;
 use reconmap_lab::{Lab, Scenario};
 use reconmap_tests::probe_json;
@@ -20,6 +21,50 @@ fn check(name: &str) {
     let seen = Observed::from_json(&report).unwrap_or_else(|e| panic!("{e}: {report:#}"));
     if let Err(e) = scenario.check(&seen) {
         panic!("{e}\nreport: {report:#}");
+    }
+    if let Err(e) = check_labels(&scenario, &report) {
+        panic!("{e}\nreport: {report:#}");
+    }
+}
+
+/// Every hop that answered from its own address carries exactly the label stack its router
+/// states (`mpls_labels`, top first, bottom-of-stack on the last), or no `mpls` at all.
+fn check_labels(scenario: &Scenario, report: &serde_json::Value) -> Result<(), String> {
+    let mut wrong = Vec::new();
+    for hop in report["hops"].as_array().into_iter().flatten() {
+        let Some(ttl) = hop["ttl"].as_u64().and_then(|t| u8::try_from(t).ok()) else {
+            return Err(format!("hop without ttl: {hop}"));
+        };
+        let addr = hop["addr"].as_str().and_then(|a| a.parse().ok());
+        if addr.is_none() || addr != scenario.hop_addr(ttl) {
+            continue;
+        }
+        let stated = scenario
+            .hops
+            .get(usize::from(ttl) - 1)
+            .map(|h| h.mpls_labels.clone())
+            .unwrap_or_default();
+        let want: Vec<(u64, bool)> = stated
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (u64::from(l), i + 1 == stated.len()))
+            .collect();
+        let got: Vec<(u64, bool)> = hop["mpls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["label"].as_u64().unwrap_or(u64::MAX), e["s"] == true))
+            .collect();
+        if got != want {
+            wrong.push(format!(
+                "hop {ttl}: labels (label, s) {got:?}, expected {want:?}"
+            ));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("scenario {}: {}", scenario.name, wrong.join("; ")))
     }
 }
 
@@ -91,4 +136,5 @@ scenario_tests! {
     ehlo_mask_seq_randomise => "ehlo-mask-seq-randomise",
     short_quote_echo => "short-quote-echo",
     wide_area_ipid => "wide-area-ipid",
+    mpls_core => "mpls-core",
 }

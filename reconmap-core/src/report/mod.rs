@@ -14,7 +14,7 @@ use crate::evidence::{
 };
 use crate::smtp::SmtpObservations;
 use crate::verdict::{decide, Segment, Verdict};
-use reconmap_wire::TimeToLive;
+use reconmap_wire::{IcmpExtension, IcmpExtensions, InterfaceInfo, MplsLabel, TimeToLive};
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
@@ -107,6 +107,52 @@ pub struct HopOut {
     /// The control segment sent to this TTL and its answer (see docs/output.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<ControlOut>,
+    /// RFC 4950 MPLS label stack entries of the answer, top first (`{label, tc, s, ttl}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mpls: Vec<MplsLabel>,
+    /// The answer's other RFC 4884 extension objects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub icmp_extensions: Vec<ExtensionOut>,
+    /// Why the answer's RFC 4884 extensions could not be read (bad length, version,
+    /// checksum or object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_extension_error: Option<String>,
+}
+
+/// An RFC 4884 extension object other than an MPLS label stack, as the output shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "object", rename_all = "snake_case")]
+pub enum ExtensionOut {
+    /// RFC 5837: `role` and the fields present (`if_index`, `addr`, `name`, `mtu`).
+    InterfaceInfo(InterfaceInfo),
+    /// Any other class: named, not interpreted.
+    Other {
+        class: u8,
+        ctype: u8,
+        bytes_len: usize,
+    },
+}
+
+impl ExtensionOut {
+    /// The objects of `ext` but its MPLS label stacks (shown as `mpls`).
+    fn list(ext: &IcmpExtensions) -> Vec<Self> {
+        ext.objects
+            .iter()
+            .filter_map(|o| match o {
+                IcmpExtension::Mpls(_) => None,
+                IcmpExtension::InterfaceInfo(i) => Some(ExtensionOut::InterfaceInfo(i.clone())),
+                &IcmpExtension::Other {
+                    class,
+                    ctype,
+                    bytes_len,
+                } => Some(ExtensionOut::Other {
+                    class,
+                    ctype,
+                    bytes_len,
+                }),
+            })
+            .collect()
+    }
 }
 
 /// The checksums of a `checksum_changed` hop, as `0x` hex.
@@ -169,6 +215,9 @@ impl From<&HopRecord> for HopOut {
                 }),
                 _ => None,
             },
+            mpls: h.extensions.mpls_labels(),
+            icmp_extensions: ExtensionOut::list(&h.extensions),
+            icmp_extension_error: h.extensions.error.as_ref().map(ToString::to_string),
             control: (h.control_attempts > 0).then(|| ControlOut {
                 attempts: h.control_attempts,
                 addr: h.control.map(|c| c.addr),

@@ -26,13 +26,15 @@ pub fn render_table(r: &Report, color: bool) -> String {
         "reconmap: STARTTLS path to {} from {}",
         r.target, r.prober
     );
+    // The hop column: the address, and an MPLS label stack after it when the hop sent one.
+    let hop_cells: Vec<String> = r.hops.iter().map(hop_cell).collect();
+    let width = hop_cells.iter().map(String::len).max().unwrap_or(0).max(16);
     let _ = writeln!(
         s,
-        "{:>3}  {:<16} {:>9} {:>6}  STARTTLS as quoted",
+        "{:>3}  {:<width$} {:>9} {:>6}  STARTTLS as quoted",
         "ttl", "hop", "rtt", "quote"
     );
-    for h in &r.hops {
-        let addr = h.addr.map_or("*".to_string(), |a| a.to_string());
+    for (h, addr) in r.hops.iter().zip(&hop_cells) {
         let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.2} ms"));
         let qlen = h.quote_len.map_or("-".to_string(), |q| q.to_string());
         let status = match h.payload {
@@ -95,7 +97,7 @@ pub fn render_table(r: &Report, color: bool) -> String {
         }
         let _ = writeln!(
             s,
-            "{:>3}  {:<16} {:>9} {:>6}  {status}{extra}",
+            "{:>3}  {:<width$} {:>9} {:>6}  {status}{extra}",
             h.ttl, addr, rtt, qlen
         );
     }
@@ -169,4 +171,14 @@ pub fn render_table(r: &Report, color: bool) -> String {
         let _ = writeln!(s, "note:    {e}");
     }
     s
+}
+
+/// `198.51.100.6`, `198.51.100.6 MPLS L=24001,16005` (top of the stack first), or `*`.
+fn hop_cell(h: &super::HopOut) -> String {
+    let mut cell = h.addr.map_or("*".to_string(), |a| a.to_string());
+    if !h.mpls.is_empty() {
+        let labels: Vec<String> = h.mpls.iter().map(|l| l.label.to_string()).collect();
+        let _ = write!(cell, " MPLS L={}", labels.join(","));
+    }
+    cell
 }

@@ -106,3 +106,103 @@ fn table_shows_hops_and_verdict_with_colour_only_on_request() {
     assert!(!plain.contains('\x1b'));
     assert!(render_table(&r, true).contains("\x1b[1;31mstripped"));
 }
+
+/// Hop 2 an LSR (two labels), hop 3 with RFC 5837 interface information and an unknown
+/// object, hop 1 with an extension structure that failed its checksum.
+fn with_extensions() -> Evidence {
+    use reconmap_wire::{
+        ExtensionError, IcmpExtension, IcmpExtensions, InterfaceInfo, InterfaceRole, MplsLabel,
+    };
+    let mut e = input(None);
+    e.hops[0].extensions = IcmpExtensions {
+        error: Some(ExtensionError::BadChecksum { found: 0x1234 }),
+        ..IcmpExtensions::default()
+    };
+    e.hops[1].extensions = IcmpExtensions {
+        objects: vec![IcmpExtension::Mpls(MplsLabel::expired_stack(&[
+            16004, 24001,
+        ]))],
+        ..IcmpExtensions::default()
+    };
+    e.hops[2].extensions = IcmpExtensions {
+        objects: vec![
+            IcmpExtension::InterfaceInfo(InterfaceInfo {
+                role: InterfaceRole::Incoming,
+                if_index: Some(7),
+                addr: Some(Ipv4Addr::new(203, 0, 113, 3).into()),
+                name: Some("eth0".into()),
+                mtu: None,
+            }),
+            IcmpExtension::Other {
+                class: 3,
+                ctype: 1,
+                bytes_len: 8,
+            },
+        ],
+        ..IcmpExtensions::default()
+    };
+    e
+}
+
+#[test]
+fn json_hops_carry_mpls_labels_and_other_extensions_only_when_present() {
+    let r = Report::build(with_extensions());
+    let v: serde_json::Value = serde_json::from_str(&to_json(&r).expect("json")).expect("parse");
+    let hops = &v["hops"];
+    assert_eq!(
+        hops[1]["mpls"],
+        serde_json::json!([
+            {"label": 16004, "tc": 0, "s": false, "ttl": 1},
+            {"label": 24001, "tc": 0, "s": true, "ttl": 1},
+        ])
+    );
+    assert!(hops[1].get("icmp_extensions").is_none());
+    assert!(hops[1].get("icmp_extension_error").is_none());
+    assert_eq!(
+        hops[2]["icmp_extensions"],
+        serde_json::json!([
+            {"object": "interface_info", "role": "incoming", "if_index": 7,
+             "addr": "203.0.113.3", "name": "eth0"},
+            {"object": "other", "class": 3, "ctype": 1, "bytes_len": 8},
+        ])
+    );
+    assert!(hops[2].get("mpls").is_none());
+    assert!(hops[0].get("mpls").is_none());
+    assert_eq!(
+        hops[0]["icmp_extension_error"],
+        "extension structure checksum 0x1234 does not verify"
+    );
+    // Without extensions the hop object is as before.
+    let plain: serde_json::Value =
+        serde_json::from_str(&to_json(&Report::build(input(None))).expect("json")).expect("parse");
+    for h in plain["hops"].as_array().expect("hops") {
+        for key in ["mpls", "icmp_extensions", "icmp_extension_error"] {
+            assert!(h.get(key).is_none(), "{key} in {h}");
+        }
+    }
+}
+
+#[test]
+fn table_shows_mpls_labels_after_the_hop_address() {
+    let table = render_table(&Report::build(with_extensions()), false);
+    let row = |ttl: &str| {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(ttl))
+            .unwrap_or_else(|| panic!("row {ttl} in\n{table}"))
+            .to_string()
+    };
+    assert!(
+        row("2 ").contains("203.0.113.2 MPLS L=16004,24001 "),
+        "{table}"
+    );
+    assert!(!row("1 ").contains("MPLS"), "{table}");
+    assert!(!row("3 ").contains("MPLS"), "{table}");
+    // The columns stay aligned: every row's RTT ends where the header's does.
+    let rtt_end = |line: &str, needle: &str| line.find(needle).map(|i| i + needle.len());
+    let header = table.lines().nth(1).expect("header");
+    let end = rtt_end(header, "rtt").expect("rtt column");
+    for ttl in ["1 ", "2 ", "3 "] {
+        assert_eq!(rtt_end(&row(ttl), " ms"), Some(end), "{table}");
+    }
+}

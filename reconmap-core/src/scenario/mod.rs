@@ -486,6 +486,20 @@ impl Scenario {
                     return err(format!("hop {}: daddr {p} outside the lab ranges", i + 1));
                 }
             }
+            if hop.mpls_labels.len() > reconmap_wire::icmp_ext::MAX_LABELS {
+                return err(format!(
+                    "hop {}: more than {} MPLS labels",
+                    i + 1,
+                    reconmap_wire::icmp_ext::MAX_LABELS
+                ));
+            }
+            if let Some(&l) = hop
+                .mpls_labels
+                .iter()
+                .find(|&&l| l > reconmap_wire::MplsLabel::MAX_LABEL)
+            {
+                return err(format!("hop {}: MPLS label {l} exceeds 20 bits", i + 1));
+            }
             if let Some(q) = hop.quote_bytes {
                 if !matches!(hop.router, RouterKind::Normal | RouterKind::Nat) {
                     return err(format!(

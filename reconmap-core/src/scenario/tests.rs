@@ -116,3 +116,19 @@ fn bad_input_is_a_clear_error() {
     "#;
     assert!(Scenario::from_toml(beyond).is_err());
 }
+
+#[test]
+fn mpls_labels_must_fit_20_bits_and_the_stack_bound() {
+    let with = |labels: &str| {
+        Scenario::from_toml(&format!(
+            "name = \"x\"\ndescription = \"d\"\nhops = [{{ mpls_labels = {labels} }}]\n\
+             expect = {{ verdict = \"clean\" }}"
+        ))
+    };
+    assert!(with("[16004, 1048575]").is_ok());
+    let e = with("[1048576]").expect_err("21-bit label");
+    assert!(e.to_string().contains("x"), "{e}");
+    assert!(matches!(e, ScenarioError::Invalid(m) if m.contains("exceeds 20 bits")));
+    let deep = format!("[{}]", vec!["1"; 33].join(", "));
+    assert!(matches!(with(&deep), Err(ScenarioError::Invalid(m)) if m.contains("MPLS labels")));
+}

@@ -4,9 +4,10 @@ use super::{Event, SimNet};
 use crate::scenario::{forge, Behaviour, ForgeSpec, HopSpec, MiddleboxSpec, Placement, RouterKind};
 use etherparse::{icmpv4::TimeExceededCode, Icmpv4Type, PacketBuilder};
 use rand::Rng as _;
+use reconmap_wire::icmp_ext::{extended_payload, mpls_extension_structure};
 use reconmap_wire::{
-    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpId, IpParams, SeqNumber, TcpFlags,
-    TcpSegment, TimeToLive,
+    build_ipv4_tcp, parse_captured, Captured, FlowAddrs, IpId, IpParams, MplsLabel, SeqNumber,
+    TcpFlags, TcpSegment, TimeToLive,
 };
 use std::net::Ipv4Addr;
 
@@ -253,10 +254,22 @@ impl SimNet {
         if let Some(t) = quoted.get_mut(8) {
             *t = 1;
         }
+        // An MPLS LSR appends its label stack as an RFC 4884 extension (quote padded to 128
+        // bytes, length field set, extension checksum computed).
+        let icmp_type = if hop.mpls_labels.is_empty() {
+            Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit)
+        } else {
+            let structure = mpls_extension_structure(&MplsLabel::expired_stack(&hop.mpls_labels));
+            let (data, words) = extended_payload(&quoted, &structure);
+            quoted = data;
+            Icmpv4Type::Unknown {
+                type_u8: 11,
+                code_u8: 0,
+                bytes5to8: [0, words, 0, 0],
+            }
+        };
         let back_ttl = ROUTER_TTL.saturating_sub(u8::try_from(k - 1).unwrap_or(u8::MAX));
-        let b = PacketBuilder::ipv4(from.octets(), to.octets(), back_ttl).icmpv4(
-            Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
-        );
+        let b = PacketBuilder::ipv4(from.octets(), to.octets(), back_ttl).icmpv4(icmp_type);
         let mut icmp = Vec::new();
         if b.write(&mut icmp, &quoted).is_err() {
             return;

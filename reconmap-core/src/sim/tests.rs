@@ -279,3 +279,72 @@ fn what_each_quote_length_shows_with_and_without_timestamps() {
         }
     }
 }
+
+#[test]
+fn mpls_lsr_hops_carry_their_label_stacks_and_the_truth_holds() {
+    let s = Scenario::builtin("mpls-core").expect("scenario");
+    let (r, _) = one("mpls-core", ProbeConfig::default());
+    truth_error(&s, &r).unwrap_or_else(|e| panic!("{e}"));
+    let stacks: Vec<Vec<(u32, bool, u8)>> = r
+        .hops
+        .iter()
+        .map(|h| h.mpls.iter().map(|l| (l.label, l.bottom, l.ttl)).collect())
+        .collect();
+    assert_eq!(
+        stacks,
+        vec![
+            vec![],
+            vec![(16004, true, 1)],
+            vec![(24001, false, 1), (16005, true, 1)],
+            vec![],
+            vec![],
+        ]
+    );
+    // The LSRs pad their quote to 128 bytes (RFC 4884): the padding is not quote, and the
+    // payload reads intact.
+    assert_eq!(r.hops[1].quote_len, r.hops[0].quote_len);
+    assert_eq!(r.hops[1].payload, HopPayload::Intact);
+    assert!(r.hops.iter().all(|h| h.icmp_extension_error.is_none()));
+    let table = crate::report::render_table(&r, false);
+    assert!(table.contains("MPLS L=24001,16005"), "{table}");
+}
+
+#[test]
+fn an_lsr_that_quotes_short_and_pads_to_128_bytes_shows_no_change() {
+    // RFC 4884 pads a 28- or 40-byte quote with zeros to 128 bytes: zeros where the TCP
+    // header or STARTTLS would be must not read as a change at the LSR.
+    for (kind, quoted) in [("rfc792-quote", 28), ("short-quote", 40)] {
+        let s = Scenario::from_toml(&format!(
+            "name = \"x\"\ndescription = \"d\"\n\
+             hops = [{{}}, {{ router = \"{kind}\", mpls_labels = [16004] }}, \
+             {{ middlebox = {{ behaviour = \"mailguard\" }} }}, {{}}]\n\
+             expect = {{ verdict = \"stripped\", segment_after = 3, segment_at = 4 }}"
+        ))
+        .expect("scenario");
+        let (mut ev, _, _) = simulate(
+            &s,
+            &[s.target()],
+            ProbeConfig::default(),
+            RunPlan::default(),
+        );
+        let r = Report::build(ev.remove(0));
+        let lsr = &r.hops[1];
+        assert_eq!(lsr.mpls.len(), 1, "{kind}");
+        // What the router quoted, but for trailing zero bytes (the 40-byte quote ends with the
+        // urgent pointer, 0, which goes with the padding).
+        assert!(
+            lsr.quote_len.is_some_and(|n| n <= quoted && n + 4 > quoted),
+            "{kind}: {:?}",
+            lsr.quote_len
+        );
+        // 28 bytes show no checksum; 40 (less the padding's zeros) show it unchanged.
+        let want = if quoted == 28 {
+            HopPayload::Short
+        } else {
+            HopPayload::ChecksumUnchanged
+        };
+        assert_eq!(lsr.payload, want, "{kind}");
+        assert!(lsr.changes.is_empty(), "{kind}: {:?}", lsr.changes);
+        truth_error(&s, &r).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -176,4 +176,6 @@ scenario_checks! {
     forge_wrong_proto => "forge-wrong-proto",
     forge_flood => "forge-flood",
     forge_modified_payload => "forge-modified-payload",
+    wide_area_ipid => "wide-area-ipid",
+    mpls_core => "mpls-core",
 }

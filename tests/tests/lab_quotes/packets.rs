@@ -228,12 +228,24 @@ impl IcmpError {
         if !matches!(icmp_type, 3 | 11 | 12) {
             return None;
         }
+        let mut quote = icmp.get(8..)?.to_vec();
+        // RFC 4884: a non-zero length (byte 5, in 32-bit words) delimits the original datagram
+        // field, zero-padded to at least 128 bytes, before an extension structure (an MPLS
+        // LSR's label stack): the quote is that field, without padding past the datagram's own
+        // total length.
+        let words = usize::from(*icmp.get(5)?);
+        if words > 0 {
+            quote.truncate(words * 4);
+            if let Ok(inner) = Ipv4HeaderSlice::from_slice(&quote) {
+                quote.truncate(usize::from(inner.total_len()));
+            }
+        }
         Some(IcmpError {
             from: ip.source_addr(),
             ttl: ip.ttl(),
             icmp_type,
             code: *icmp.get(1)?,
-            quote: icmp.get(8..)?.to_vec(),
+            quote,
         })
     }
 

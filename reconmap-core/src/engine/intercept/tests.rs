@@ -87,6 +87,7 @@ impl Path {
             outer_ttl: TimeToLive(64),
             kind: reconmap_wire::IcmpKind::TimeExceeded { code: 0 },
             quote: Quote::new(&quote),
+            extensions: Default::default(),
         }))
     }
 

@@ -25,8 +25,8 @@ use super::near_hops::{HopSignature, SharedPrefix};
 use crate::evidence::{ConflictingAnswer, ControlAnswer, HopRecord, ProbeMatch, QuoteDiff};
 use probes::{Identified, ProbeTable};
 use reconmap_wire::{
-    diff_quote, expected_checksum_with_rewrite, FlowAddrs, IcmpError, IcmpKind, IpId, PacketError,
-    PayloadStatus, Quote, TcpSegment, TimeToLive,
+    diff_quote, expected_checksum_with_rewrite, FlowAddrs, IcmpError, IcmpExtensions, IcmpKind,
+    IpId, PacketError, PayloadStatus, Quote, TcpSegment, TimeToLive,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -46,6 +46,8 @@ struct Answer {
     icmp: IcmpKind,
     diff: QuoteDiff,
     matched_by: ProbeMatch,
+    /// RFC 4884 extensions of the ICMP message.
+    extensions: IcmpExtensions,
     /// The probe it answers and the quote, for checking an inferred rewrite later.
     probe: IpId,
     quote: Quote,
@@ -155,6 +157,7 @@ impl Sweep {
                         icmp,
                         diff,
                         matched_by: rec.matched_by.unwrap_or(ProbeMatch::IpId),
+                        extensions: rec.extensions,
                         probe: IpId(0),
                         quote: Quote::new(&[]),
                     }),
@@ -309,6 +312,7 @@ impl Sweep {
                     icmp: icmp.kind,
                     diff,
                     matched_by: how,
+                    extensions: icmp.extensions.clone(),
                     probe: id,
                     quote: icmp.quote.clone(),
                 };
@@ -574,6 +578,7 @@ impl Sweep {
                     control: h.control,
                     control_attempts: h.control_attempts,
                     checksum_confirmed_by: a.and_then(|a| self.confirm_checksum(a, echo)),
+                    extensions: a.map(|a| a.extensions.clone()).unwrap_or_default(),
                 }
             })
             .collect()

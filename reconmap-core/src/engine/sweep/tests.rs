@@ -68,6 +68,7 @@ fn answer(probe: &SweepProbe, len: usize, id: Option<u16>) -> IcmpError {
         outer_ttl: TimeToLive(64 - probe.ttl.0),
         kind: IcmpKind::TimeExceeded { code: 0 },
         quote: Quote::new(&q),
+        extensions: Default::default(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The modes, and what each decides for one queued datagram.
 use crate::ipid::IpIdRewriter;
+use crate::mpls::append_extension;
 use crate::reset::{resets_for, Injected};
 use crate::seqrand::SeqRandomiser;
 use crate::tls::{rewrite_first_suite, starts_tls_handshake};
@@ -21,6 +22,8 @@ pub enum Middlebox {
     TlsReset { port: u16 },
     /// Rewrite the ClientHello's first cipher suite.
     TlsRewrite { port: u16, suite: u16 },
+    /// Append this RFC 4884 extension structure (an MPLS label stack) to ICMP errors.
+    MplsLabels(Vec<u8>),
 }
 
 /// The verdict for one datagram.
@@ -73,6 +76,7 @@ impl Middlebox {
             Self::TlsRewrite { port, suite } => {
                 rewritten(rewrite_first_suite(datagram, *port, *suite))
             }
+            Self::MplsLabels(structure) => rewritten(append_extension(datagram, structure)),
         }
     }
 }

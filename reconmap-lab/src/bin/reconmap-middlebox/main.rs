@@ -3,6 +3,7 @@
 //! packets; it accepts, rewrites, drops or answers each. See `--help` and the crate README.
 mod boxes;
 mod ipid;
+mod mpls;
 mod packet;
 
 mod reset;
@@ -12,6 +13,8 @@ mod truncate;
 
 use clap::Parser;
 use reconmap_sys::RawSender;
+use reconmap_wire::icmp_ext::{mpls_extension_structure, MAX_LABELS};
+use reconmap_wire::MplsLabel;
 
 use boxes::{Decision, Middlebox};
 use ipid::IpIdStyle;
@@ -59,6 +62,16 @@ struct ModeArgs {
     #[arg(long)]
     tls_reset: bool,
 
+    /// Act as an MPLS LSR: append to the ICMP errors the router generates (Time Exceeded,
+    /// Destination Unreachable, Parameter Problem) an RFC 4884 extension carrying an RFC 4950
+    /// label stack with these labels (top first; TC 0, TTL 1, bottom-of-stack on the last):
+    /// quote zero-padded to 128 bytes, length field, extension checksum, outer length and
+    /// checksums fixed. Rules (after any quote-cutting box, whose rules are in the filter
+    /// table): `iptables -t security -A OUTPUT -p icmp --icmp-type time-exceeded -j NFQUEUE
+    /// --queue-num Q` (and `destination-unreachable`, `parameter-problem`).
+    #[arg(long, value_name = "L1,L2,..", value_delimiter = ',', value_parser = parse_label)]
+    mpls_labels: Option<Vec<u32>>,
+
     /// Replace the first cipher suite of a ClientHello (carried at the start of a client
     /// segment) by --tls-suite and fix the TCP checksum; the handshake transcripts of the two
     /// ends then differ, so the handshake fails (or the changed suite is negotiated).
@@ -100,6 +113,17 @@ struct Args {
     ready: bool,
 }
 
+fn parse_label(text: &str) -> Result<u32, String> {
+    let label: u32 = text.trim().parse().map_err(|e| format!("{text}: {e}"))?;
+    if label > MplsLabel::MAX_LABEL {
+        return Err(format!(
+            "{label}: an MPLS label has 20 bits (at most {})",
+            MplsLabel::MAX_LABEL
+        ));
+    }
+    Ok(label)
+}
+
 fn parse_hex16(text: &str) -> Result<u16, String> {
     let digits = text.trim_start_matches("0x");
     u16::from_str_radix(digits, 16).map_err(|e| format!("{text}: {e}"))
@@ -124,6 +148,11 @@ fn middlebox(args: &Args) -> Middlebox {
         Middlebox::TlsDrop { port: args.port }
     } else if m.tls_reset {
         Middlebox::TlsReset { port: args.port }
+    } else if let Some(labels) = &m.mpls_labels {
+        let labels = labels
+            .get(..labels.len().min(MAX_LABELS))
+            .unwrap_or_default();
+        Middlebox::MplsLabels(mpls_extension_structure(&MplsLabel::expired_stack(labels)))
     } else if m.tls_rewrite {
         Middlebox::TlsRewrite {
             port: args.port,
@@ -186,6 +215,22 @@ mod tests {
         let a = Args::try_parse_from(["mb", "--queue", "2", "--truncate-quotes", "28"])
             .expect("truncate");
         assert!(matches!(middlebox(&a), Middlebox::TruncateQuotes(28)));
+        let a = Args::try_parse_from(["mb", "--queue", "3", "--mpls-labels", "16004,24001"])
+            .expect("mpls");
+        let want = mpls_extension_structure(&MplsLabel::expired_stack(&[16004, 24001]));
+        assert!(matches!(middlebox(&a), Middlebox::MplsLabels(s) if s == want));
+        assert!(Args::try_parse_from(["mb", "--queue", "3", "--mpls-labels", "1048576"]).is_err());
+        assert!(Args::try_parse_from(["mb", "--queue", "3", "--mpls-labels", "x"]).is_err());
+        assert!(Args::try_parse_from([
+            "mb",
+            "--queue",
+            "3",
+            "--mpls-labels",
+            "1",
+            "--truncate-quotes",
+            "28"
+        ])
+        .is_err());
         let a = Args::try_parse_from([
             "mb",
             "--queue",
