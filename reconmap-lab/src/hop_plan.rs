@@ -82,6 +82,10 @@ pub fn hop_helpers(scenario: &str, k: usize, hop: &HopSpec) -> Result<Vec<Helper
             // A normaliser (`pf scrub random-id`): a new ID that is never the original.
             Behaviour::RewriteIpId => Some(BoxMode::RewriteIpId(IpIdStyle::Random)),
             Behaviour::SeqRandomise => Some(BoxMode::SeqRandomise),
+            Behaviour::TlsDrop => Some(BoxMode::TlsDrop),
+            Behaviour::TlsReset => Some(BoxMode::TlsReset),
+            // TLS_RSA_WITH_AES_128_CBC_SHA in place of the client's first suite.
+            Behaviour::TlsRewrite => Some(BoxMode::TlsRewrite(0x002f)),
             Behaviour::Mailguard | Behaviour::EhloMask | Behaviour::Drop => None,
             Behaviour::Proxy | Behaviour::ProxyPass => {
                 if mb.placement != Placement::Forward {

@@ -66,7 +66,10 @@ fn middlebox_table(mb: &MiddleboxSpec, server: &ServerText) -> Result<String, cr
         | Behaviour::RewriteIpId
         | Behaviour::SeqRandomise
         | Behaviour::Proxy
-        | Behaviour::ProxyPass => return Ok(String::new()),
+        | Behaviour::ProxyPass
+        | Behaviour::TlsDrop
+        | Behaviour::TlsReset
+        | Behaviour::TlsRewrite => return Ok(String::new()),
     }
     let mut out = format!(
         "table ip rmlab_box {{\n  chain box {{\n    type filter hook {hook} priority {priority}; policy accept;\n"

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use crate::util::require_root;
 
-/// The scenarios shown by default: one of each kind of tampering, and a clean path.
+/// The scenarios shown by default: one of each kind of tampering, a clean path, and the real
+/// paths' difficulties (header-only quotes, rewritten IP IDs, an interception proxy, a box
+/// that only masks the replies behind a sequence-randomising one).
 pub const DEFAULT_SCENARIOS: &[&str] = &[
     "clean",
     "mailguard-forward",
@@ -18,6 +20,10 @@ pub const DEFAULT_SCENARIOS: &[&str] = &[
     "drop",
     "reset",
     "nat",
+    "short-quote-after",
+    "ipid-rewrite-short-quotes",
+    "proxy",
+    "ehlo-mask-seq-randomise",
 ];
 
 struct Outcome {

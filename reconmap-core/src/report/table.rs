@@ -143,11 +143,15 @@ pub fn render_table(r: &Report, color: bool) -> String {
     );
     let colour = match r.verdict {
         Verdict::Clean => "1;32",
-        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable => "1;33",
+        Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable | Verdict::TlsFailed => {
+            "1;33"
+        }
         Verdict::Stripped
         | Verdict::AdvertisementMasked
         | Verdict::Blocked
-        | Verdict::Intercepted => "1;31",
+        | Verdict::Intercepted
+        | Verdict::TlsBlocked
+        | Verdict::TlsTampered => "1;31",
     };
     let verdict = p.wrap(colour, r.verdict.name());
     let _ = writeln!(s, "verdict: {verdict}");

@@ -221,6 +221,15 @@ pub enum Behaviour {
     Proxy,
     /// The same proxy relaying STARTTLS (and then the TLS bytes) to the server.
     ProxyPass,
+    /// Lets STARTTLS through, then silently drops client segments that start with a TLS
+    /// handshake record (`16 03 0x`: the ClientHello).
+    TlsDrop,
+    /// Lets STARTTLS through, then answers a ClientHello segment with a RST to both ends and
+    /// drops it.
+    TlsReset,
+    /// Lets STARTTLS through, then rewrites the ClientHello's first cipher suite (TLS checksum
+    /// fixed): the handshake transcripts of the two ends differ, so it fails.
+    TlsRewrite,
 }
 
 impl Behaviour {
@@ -241,6 +250,21 @@ pub enum Placement {
     Prerouting,
 }
 
+/// How the server's TLS is set up (when `tls` is on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsProfile {
+    /// Postfix's defaults: TLS 1.2 and 1.3.
+    #[default]
+    Modern,
+    /// TLS 1.0 only (as old MX hosts still run).
+    #[serde(rename = "tls1.0-only")]
+    Tls10Only,
+    /// TLS 1.2 with CBC cipher suites only: no suite a modern client offers, so the server
+    /// refuses the handshake (handshake_failure).
+    CbcOnly,
+}
+
 /// The mail server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,6 +272,9 @@ pub struct ServerSpec {
     /// STARTTLS offered (self-signed certificate).
     #[serde(default = "yes")]
     pub tls: bool,
+    /// How its TLS is set up.
+    #[serde(default)]
+    pub tls_profile: TlsProfile,
     /// A prefix made local on the server's lo (AnyIP), e.g. `198.18.0.0/16`.
     #[serde(default)]
     pub anyip: Option<Cidr>,
@@ -329,6 +356,7 @@ impl Default for ServerSpec {
     fn default() -> Self {
         Self {
             tls: true,
+            tls_profile: TlsProfile::default(),
             anyip: None,
             hostile: None,
         }

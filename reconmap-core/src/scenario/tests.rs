@@ -79,7 +79,10 @@ fn truth_follows_the_segment_rules() {
                 Behaviour::RewriteIpId
                 | Behaviour::SeqRandomise
                 | Behaviour::Proxy
-                | Behaviour::ProxyPass,
+                | Behaviour::ProxyPass
+                | Behaviour::TlsDrop
+                | Behaviour::TlsReset
+                | Behaviour::TlsRewrite,
                 _,
             ) => continue,
             (Behaviour::EhloMask, _) => {

@@ -160,7 +160,10 @@ impl SimNet {
             | Behaviour::RewriteIpId
             | Behaviour::SeqRandomise
             | Behaviour::Proxy
-            | Behaviour::ProxyPass => true,
+            | Behaviour::ProxyPass
+            | Behaviour::TlsDrop
+            | Behaviour::TlsReset
+            | Behaviour::TlsRewrite => true,
             Behaviour::Drop => false,
             Behaviour::Reset => {
                 self.reset_both_ends(pkt, k, at);
@@ -320,7 +323,10 @@ fn server_box(mb: &MiddleboxSpec, pkt: &mut [u8]) {
         | Behaviour::RewriteIpId
         | Behaviour::SeqRandomise
         | Behaviour::Proxy
-        | Behaviour::ProxyPass => {}
+        | Behaviour::ProxyPass
+        | Behaviour::TlsDrop
+        | Behaviour::TlsReset
+        | Behaviour::TlsRewrite => {}
     }
 }
 

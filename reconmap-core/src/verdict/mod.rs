@@ -27,19 +27,25 @@ pub enum Verdict {
     NotOffered,
     Blocked,
     Intercepted,
+    TlsBlocked,
+    TlsTampered,
+    TlsFailed,
     Unreachable,
     Inconclusive,
 }
 
 impl Verdict {
     /// Every verdict, in the order the docs list them.
-    pub const ALL: [Verdict; 8] = [
+    pub const ALL: [Verdict; 11] = [
         Verdict::Clean,
         Verdict::Stripped,
         Verdict::AdvertisementMasked,
         Verdict::NotOffered,
         Verdict::Blocked,
         Verdict::Intercepted,
+        Verdict::TlsBlocked,
+        Verdict::TlsTampered,
+        Verdict::TlsFailed,
         Verdict::Unreachable,
         Verdict::Inconclusive,
     ];
@@ -52,6 +58,9 @@ impl Verdict {
             Verdict::NotOffered => "not_offered",
             Verdict::Blocked => "blocked",
             Verdict::Intercepted => "intercepted",
+            Verdict::TlsBlocked => "tls_blocked",
+            Verdict::TlsTampered => "tls_tampered",
+            Verdict::TlsFailed => "tls_failed",
             Verdict::Unreachable => "unreachable",
             Verdict::Inconclusive => "inconclusive",
         }
@@ -63,10 +72,14 @@ impl Verdict {
             Verdict::Stripped
             | Verdict::AdvertisementMasked
             | Verdict::Blocked
-            | Verdict::Intercepted => true,
-            Verdict::Clean | Verdict::NotOffered | Verdict::Unreachable | Verdict::Inconclusive => {
-                false
-            }
+            | Verdict::Intercepted
+            | Verdict::TlsBlocked
+            | Verdict::TlsTampered => true,
+            Verdict::Clean
+            | Verdict::NotOffered
+            | Verdict::TlsFailed
+            | Verdict::Unreachable
+            | Verdict::Inconclusive => false,
         }
     }
 }

@@ -71,7 +71,12 @@ impl PathModel {
                 Behaviour::Drop => m.ending = Ending::Drop(k, mb.placement),
                 Behaviour::Reset => m.ending = Ending::Reset(k, mb.placement),
                 Behaviour::SeqRandomise => m.seq_boxes.push((k, mb.placement)),
-                Behaviour::RewriteIpId => {}
+                // TLS boxes let STARTTLS through untouched (their truth is about the
+                // ClientHello, checked with openssl).
+                Behaviour::RewriteIpId
+                | Behaviour::TlsDrop
+                | Behaviour::TlsReset
+                | Behaviour::TlsRewrite => {}
                 Behaviour::Proxy | Behaviour::ProxyPass => {
                     assert!(
                         !m.mailguard && !m.ehlo_mask && m.seq_boxes.is_empty(),
