@@ -168,6 +168,8 @@ pub struct RstRecord {
     pub sent_from_hop: TimeToLive,
     /// Whether it came after the STARTTLS command was sent.
     pub after_starttls: bool,
+    /// Whether it came after the ClientHello was sent.
+    pub after_client_hello: bool,
     #[serde(serialize_with = "serialize_ms", rename = "at_ms")]
     pub at: Duration,
 }
@@ -260,6 +262,30 @@ pub struct Evidence {
     pub incomplete: Option<Incomplete>,
     /// Whether the connection to port 25 really ends at the target.
     pub interception: InterceptionCheck,
+    /// The TLS handshake after `220`, when one was attempted.
+    pub tls: Option<TlsEvidence>,
+    /// Why no TLS handshake was attempted after a `220` (`--no-tls`, ...), when not.
+    pub tls_skipped: Option<String>,
+}
+
+/// What the TLS stage saw: the handshake and the ClientHello's sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsEvidence {
+    pub observations: reconmap_tls::TlsObservations,
+    /// The ClientHello segment's sweep, one record per TTL (as `Evidence::hops` for STARTTLS).
+    pub hops: Vec<HopRecord>,
+    pub unmatched_icmp: u32,
+    /// The payload of the segment that carried the start of the ClientHello.
+    pub client_hello: Vec<u8>,
+    /// Why the ClientHello was not swept, when it was not.
+    pub sweep_skipped: Option<String>,
+    /// The server sent anything after the ClientHello.
+    pub server_spoke: bool,
+    /// The server acknowledged the ClientHello.
+    pub hello_acked: bool,
+    /// The server's reply to `QUIT` inside TLS (first line, escaped).
+    pub quit_reply: Option<String>,
+    pub errors: Vec<String>,
 }
 
 impl Evidence {
@@ -291,6 +317,8 @@ impl Evidence {
             unmatched_icmp: 0,
             incomplete: Some(incomplete),
             interception: InterceptionCheck::NotChecked("not probed".to_string()),
+            tls: None,
+            tls_skipped: None,
         }
     }
 }

@@ -59,3 +59,8 @@ pub use observations::{
     ChainSource, HandshakeStep, Peer, ProbeKind, ServerHelloInfo, TlsFailure, TlsObservations,
 };
 pub use probe::{TlsProbe, TlsState, TransportEnd};
+
+/// Whether `name` can be a TLS server name (a DNS name, or an IP literal, which sends no SNI).
+pub fn check_server_name(name: &str) -> Result<(), TlsError> {
+    probe::parse_server_name(name).map(|_| ())
+}

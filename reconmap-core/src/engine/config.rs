@@ -42,6 +42,12 @@ pub struct ProbeConfig {
     pub intercept_check: bool,
     /// The other port of the target that check sends SYNs to.
     pub alt_port: u16,
+    /// The TLS client used after `220` (`None`: stop at the `220`, `--no-tls`).
+    pub tls: Option<std::sync::Arc<reconmap_tls::TlsProbeConfig>>,
+    /// SNI to send whatever the target's name (`--sni`).
+    pub sni: Option<String>,
+    /// Sweep the ClientHello segment with TTL 1..n as the STARTTLS one.
+    pub tls_sweep: bool,
     /// Offer TCP timestamps (as Linux clients do; they tell probes apart when IP IDs are
     /// rewritten).
     pub tcp_timestamps: bool,
@@ -72,6 +78,11 @@ impl Default for ProbeConfig {
             intercept_check: true,
             alt_port: super::intercept::DEFAULT_ALT_PORT,
             tcp_timestamps: true,
+            tls: reconmap_tls::TlsProbeConfig::new(reconmap_tls::TlsLimits::default())
+                .ok()
+                .map(std::sync::Arc::new),
+            sni: None,
+            tls_sweep: true,
             fault_panic_target: None,
         }
     }

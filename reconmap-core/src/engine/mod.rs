@@ -8,6 +8,7 @@ pub mod pacing;
 pub mod ports;
 pub mod session;
 pub mod sweep;
+pub mod tls_stage;
 pub mod transport;
 
 pub use config::ProbeConfig;

@@ -8,6 +8,7 @@ use super::config::{distance_from_ttl, ProbeConfig};
 use super::intercept::{InterceptCheckState, InterceptPlan};
 use super::near_hops::NearHops;
 use super::sweep::{Sweep, SweepPlan, TsvalBlock, TSVAL_BLOCK};
+use super::tls_stage::{TlsStage, TlsStart};
 use crate::evidence::{
     ConnectOutcome, Evidence, Incomplete, InterceptionCheck, RstRecord, TcpObservations, Timeline,
 };
@@ -36,6 +37,8 @@ enum Phase {
     Talking,
     /// The sweep is out; waiting for quotes and the server's answer.
     Sweeping,
+    /// `220` came: the TLS handshake (and the ClientHello's sweep) under way.
+    Tls,
     /// Verdict evidence complete; QUIT/FIN under way.
     Closing,
     Done,
@@ -99,6 +102,11 @@ pub struct ProbeSession {
     side_requested: bool,
     /// When the interception check's result was in.
     intercept_done_at: Option<Duration>,
+    /// The name the target was given (SNI and the certificate check), if any.
+    server_name: Option<String>,
+    tls: Option<TlsStage>,
+    /// Why no TLS handshake followed a `220`, when none did.
+    tls_skipped: Option<String>,
 }
 
 impl ProbeSession {
@@ -163,6 +171,9 @@ impl ProbeSession {
             intercept_at: None,
             side_requested: false,
             intercept_done_at: None,
+            server_name: None,
+            tls: None,
+            tls_skipped: None,
         };
         s.advance(now);
         s
@@ -195,6 +206,12 @@ impl ProbeSession {
             }
             Err(why) => self.intercept_skipped = Some(why),
         }
+    }
+
+    /// The name the target was given in the input (sent as SNI, and checked against the
+    /// certificate), unless `--sni` names another.
+    pub fn set_server_name(&mut self, name: Option<String>) {
+        self.server_name = name;
     }
 
     /// The interception check's flows, when it has them.
@@ -237,10 +254,19 @@ impl ProbeSession {
                         server_ttl: self.server_ttl,
                         sent_from_hop: distance_from_ttl(seg.ip_ttl),
                         after_starttls: self.starttls_at.is_some(),
+                        after_client_hello: self.tls.is_some(),
                         at: at.saturating_duration_since(self.started),
                     });
                 }
                 self.tcp.process(at, seg);
+            }
+            Captured::IcmpError(icmp) if self.tls.as_ref().is_some_and(|t| t.owns(&icmp.quote)) => {
+                if let Some(tls) = self.tls.as_mut() {
+                    match tls.on_icmp(at, icmp) {
+                        Ok(probes) => self.queue_probes(probes),
+                        Err(e) => self.errors.push(format!("cannot build probes: {e}")),
+                    }
+                }
             }
             Captured::IcmpError(icmp) => {
                 let matched = self.sweep.as_mut().is_some_and(|s| s.on_icmp(at, icmp));
@@ -277,6 +303,14 @@ impl ProbeSession {
         }
         if let Some(check) = self.intercept.as_mut() {
             check.on_timer(now);
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            match tls.on_timer(now, &mut self.tcp) {
+                Ok(probes) => self.queue_probes(probes),
+                Err(e) => self
+                    .errors
+                    .push(format!("cannot build a ClientHello probe: {e}")),
+            }
         }
         self.nudge_for_banner(now);
         if let Err(e) = self.smtp.on_timeout(now) {
@@ -325,6 +359,9 @@ impl ProbeSession {
         if let Some(s) = self.sweep.as_mut() {
             s.mark_sent(ip_id, at);
         }
+        if let Some(t) = self.tls.as_mut() {
+            t.mark_sent(ip_id, at);
+        }
     }
 
     /// When [`on_timer`](Self::on_timer) wants to run next.
@@ -365,7 +402,7 @@ impl ProbeSession {
         self.errors.push(why.to_string());
         // Interrupted before the verdict's evidence was complete: the record says so (and
         // `--resume` probes the target again). After it, the verdict stands.
-        if matches!(self.phase, Phase::Talking | Phase::Sweeping) {
+        if matches!(self.phase, Phase::Talking | Phase::Sweeping | Phase::Tls) {
             self.interrupted = Some(why.to_string());
         }
         self.finish_talking(now);
@@ -385,9 +422,12 @@ impl ProbeSession {
 
     /// Marks the verdict evidence complete and starts closing.
     fn finish_talking(&mut self, now: Instant) {
-        if matches!(self.phase, Phase::Talking | Phase::Sweeping) {
+        if matches!(self.phase, Phase::Talking | Phase::Sweeping | Phase::Tls) {
             if let Some(s) = self.sweep.as_mut() {
                 s.finish();
+            }
+            if let Some(t) = self.tls.as_mut() {
+                t.finish();
             }
             // Let TCP retransmit the STARTTLS segment normally from now on.
             self.tcp.hold_retransmit(now);
@@ -472,8 +512,14 @@ impl ProbeSession {
                     // under way goes on (its rounds are bounded): its control segments can
                     // still locate the box that reset it.
                     self.connection_reset = true;
-                    let sweeping = self.phase == Phase::Sweeping
-                        && self.sweep.as_ref().is_some_and(|s| !s.is_finished());
+                    if let Some(tls) = self.tls.as_mut() {
+                        tls.transport_closed(now, reconmap_tls::TransportEnd::Reset);
+                    }
+                    let sweeping = match self.phase {
+                        Phase::Sweeping => self.sweep.as_ref().is_some_and(|s| !s.is_finished()),
+                        Phase::Tls => self.tls.as_ref().is_some_and(|t| !t.is_done()),
+                        _ => false,
+                    };
                     if !sweeping {
                         self.finish_talking(now);
                         self.phase = Phase::Done;
@@ -487,11 +533,18 @@ impl ProbeSession {
                     // Data that came with (or before) the FIN is a reply like any other:
                     // the SMTP session sees it before it sees the close.
                     self.feed_smtp(now);
-                    self.smtp.peer_closed(now);
+                    if let Some(tls) = self.tls.as_mut() {
+                        tls.transport_closed(now, reconmap_tls::TransportEnd::Fin);
+                    } else {
+                        self.smtp.peer_closed(now);
+                    }
                 }
                 TcpEvent::Acked { .. } => {
                     if self.starttls_at.is_some() && self.tcp.all_data_acked() {
                         self.starttls_acked = true;
+                        if let Some(tls) = self.tls.as_mut() {
+                            tls.acked();
+                        }
                     }
                 }
             }
@@ -504,6 +557,11 @@ impl ProbeSession {
         let data = self.tcp.recv();
         if data.is_empty() {
             return false;
+        }
+        // After `220`, the server's bytes are TLS records.
+        if let Some(tls) = self.tls.as_mut() {
+            tls.received(now, &data, &mut self.tcp);
+            return true;
         }
         if let Err(e) = self.smtp.feed(now, &data) {
             self.errors.push(e.to_string());
@@ -523,8 +581,12 @@ impl ProbeSession {
                 }
                 SmtpAction::SendStartTls(bytes) => self.start_sweep(now, &bytes),
                 SmtpAction::Close => {
-                    self.finish_talking(now);
-                    self.tcp.close(now);
+                    if self.wants_tls() {
+                        self.start_tls(now);
+                    } else {
+                        self.finish_talking(now);
+                        self.tcp.close(now);
+                    }
                 }
             }
         }
@@ -599,6 +661,69 @@ impl ProbeSession {
         self.smtp.starttls_sent(now);
         self.phase = Phase::Sweeping;
         self.timeline.sweep_started = Some(now.saturating_duration_since(self.started));
+    }
+
+    /// Whether the SMTP session ended with `220` to STARTTLS and a TLS handshake follows.
+    fn wants_tls(&mut self) -> bool {
+        let ready = self
+            .smtp
+            .observations()
+            .starttls_reply
+            .as_ref()
+            .is_some_and(|r| r.code == 220);
+        if !ready || self.tls.is_some() || self.connection_reset {
+            return false;
+        }
+        if self.cfg.tls.is_none() {
+            self.tls_skipped = Some("disabled (--no-tls)".to_string());
+            return false;
+        }
+        matches!(self.phase, Phase::Talking | Phase::Sweeping)
+    }
+
+    /// `220`: starts the TLS handshake on the connection, the ClientHello swept like STARTTLS.
+    fn start_tls(&mut self, now: Instant) {
+        let Some(cfg) = self.cfg.tls.clone() else {
+            return;
+        };
+        let distance = self.server_ttl.map(distance_from_ttl);
+        let limit = distance
+            .map_or(self.cfg.max_ttl, TimeToLive::next)
+            .min(self.cfg.max_ttl)
+            .max(TimeToLive(1));
+        let wait = self
+            .handshake_rtt
+            .map_or(self.cfg.sweep_wait_max, |rtt| rtt * 3)
+            .clamp(self.cfg.sweep_wait_min, self.cfg.sweep_wait_max);
+        let first_ip_id = self.next_ip_id;
+        self.next_ip_id = first_ip_id.skip(2048);
+        let name = self.cfg.sni.clone().or_else(|| self.server_name.clone());
+        let start = TlsStart {
+            cfg: &cfg,
+            server_name: name.as_deref(),
+            flow: self.flow,
+            limit,
+            retries: self.cfg.retries,
+            wait,
+            server_distance: distance,
+            first_ip_id,
+            sweep: self.cfg.tls_sweep,
+            controls: self.cfg.locate_drops,
+            answer_timeout: self.cfg.starttls_timeout,
+        };
+        match TlsStage::start(start, &mut self.tcp, now) {
+            Ok((stage, probes)) => {
+                self.tls = Some(stage);
+                self.queue_probes(probes);
+                self.phase = Phase::Tls;
+            }
+            Err(e) => {
+                self.errors.push(e.clone());
+                self.tls_skipped = Some(e);
+                self.finish_talking(now);
+                self.tcp.close(now);
+            }
+        }
     }
 
     /// Starts the interception check once the SYN/ACK says how far the target seems to be.
@@ -677,6 +802,18 @@ impl ProbeSession {
                 }
                 false
             }
+            Phase::Tls => {
+                let sweep_done = self.sweep.as_ref().is_none_or(Sweep::is_finished);
+                let tls_done = self.tls.as_ref().is_none_or(TlsStage::is_done);
+                if tls_done && sweep_done {
+                    self.finish_talking(now);
+                    if !self.connection_reset {
+                        self.tcp.close(now);
+                    }
+                    return true;
+                }
+                false
+            }
             Phase::Closing => {
                 let closed = matches!(self.tcp.state(), TcpState::Closed | TcpState::TimeWait);
                 let late = self.close_deadline.is_some_and(|d| now >= d);
@@ -743,6 +880,8 @@ impl ProbeSession {
             unmatched_icmp: self.sweep.as_ref().map_or(0, Sweep::unmatched),
             incomplete: self.interrupted.clone().map(Incomplete::Interrupted),
             interception: self.interception(),
+            tls: self.tls.as_ref().map(TlsStage::evidence),
+            tls_skipped: self.tls_skipped.clone(),
         }
     }
 

@@ -227,6 +227,34 @@ impl From<&HopRecord> for HopOut {
     }
 }
 
+/// The TLS handshake as the output shows it: what `reconmap_tls` observed, and the sweep of
+/// the ClientHello segment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TlsOut {
+    #[serde(flatten)]
+    pub observations: reconmap_tls::TlsObservations,
+    /// The server's answer to `QUIT` inside TLS (first line).
+    pub quit_reply: Option<String>,
+    /// The ClientHello segment's sweep, one entry per TTL (the same form as `hops`).
+    pub hops: Vec<HopOut>,
+    /// Why the ClientHello was not swept, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_skipped: Option<String>,
+    pub unmatched_icmp: u32,
+}
+
+impl From<&crate::evidence::TlsEvidence> for TlsOut {
+    fn from(t: &crate::evidence::TlsEvidence) -> Self {
+        Self {
+            observations: t.observations.clone(),
+            quit_reply: t.quit_reply.clone(),
+            hops: t.hops.iter().map(HopOut::from).collect(),
+            sweep_skipped: t.sweep_skipped.clone(),
+            unmatched_icmp: t.unmatched_icmp,
+        }
+    }
+}
+
 /// The interception check as the output shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InterceptionOut {
@@ -326,6 +354,11 @@ pub struct Report {
     pub candidate_boxes: Vec<crate::verdict::CandidateBox>,
     /// Whether the connection to the target's port really ends at the target.
     pub interception: InterceptionOut,
+    /// The TLS handshake after `220` (`null` when none was attempted: see `tls_skipped`).
+    pub tls: Option<TlsOut>,
+    /// Why no TLS handshake followed a `220` (`--no-tls`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_skipped: Option<String>,
     /// Problems met on the way (limits, timeouts); the verdict says what they mean.
     pub errors: Vec<String>,
 }
@@ -360,6 +393,8 @@ impl Report {
             ip_id_rewritten_from: d.ip_id_rewritten_from,
             candidate_boxes: d.candidates,
             interception: InterceptionOut::from(&input.interception),
+            tls: input.tls.as_ref().map(TlsOut::from),
+            tls_skipped: input.tls_skipped.clone(),
             errors: input.errors,
         }
     }

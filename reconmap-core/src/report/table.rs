@@ -123,6 +123,53 @@ pub fn render_table(r: &Report, color: bool) -> String {
     };
     let _ = writeln!(s, "         EHLO:     {ehlo}");
     let _ = writeln!(s, "         STARTTLS: {}", reply(&r.smtp.starttls_reply));
+    if let Some(t) = &r.tls {
+        let o = &t.observations;
+        let outcome = match (&o.failure, &o.version) {
+            (None, Some(v)) => format!("{v} {}", o.cipher.as_deref().unwrap_or("")),
+            (Some(f), _) => format!("FAILED at {:?}: {}", f.step, f.error),
+            (None, None) => "no handshake".to_string(),
+        };
+        let _ = writeln!(s, "         TLS:      {}", outcome.trim_end());
+        if let Some(leaf) = o.chain.first() {
+            let _ = writeln!(
+                s,
+                "         cert:     {} (chain valid: {}, name matches: {})",
+                leaf.subject.as_deref().unwrap_or("?"),
+                o.chain_valid.map_or("?".to_string(), |v| v.to_string()),
+                o.name_matches.map_or("?".to_string(), |v| v.to_string())
+            );
+        }
+        let changed = t.hops.iter().find(|h| {
+            matches!(
+                h.payload,
+                HopPayload::Modified | HopPayload::ChecksumChanged
+            )
+        });
+        let silent = t.hops.iter().find(|h| {
+            h.payload == HopPayload::None && h.control.as_ref().is_some_and(|c| c.addr.is_some())
+        });
+        let last = t
+            .hops
+            .iter()
+            .filter(|h| {
+                matches!(
+                    h.payload,
+                    HopPayload::Intact | HopPayload::ChecksumUnchanged
+                )
+            })
+            .map(|h| h.ttl.0)
+            .max();
+        let sweep = match (changed, silent, &t.sweep_skipped) {
+            (_, _, Some(why)) => format!("not swept ({why})"),
+            (Some(h), _, _) => format!("changed at hop {}", h.ttl),
+            (None, Some(h), _) => format!("stops before hop {}", h.ttl),
+            (None, None, _) => format!("intact up to hop {}", last.unwrap_or(0)),
+        };
+        let _ = writeln!(s, "         ClientHello: {sweep}");
+    } else if let Some(why) = &r.tls_skipped {
+        let _ = writeln!(s, "         TLS:      not attempted ({why})");
+    }
     if let Some(h) = r.ip_id_rewritten_from {
         let _ = writeln!(s, "path     IP ID rewritten from hop {}", h.ttl);
     }

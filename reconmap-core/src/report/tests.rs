@@ -29,6 +29,8 @@ fn input(modified_at: Option<u8>) -> Evidence {
         .collect();
     Evidence {
         interception: crate::evidence::InterceptionCheck::NotIntercepted("test".into()),
+        tls: None,
+        tls_skipped: None,
         target: "192.0.2.25:25".parse().expect("addr"),
         prober: Ipv4Addr::new(198, 51, 100, 2),
         started_at: SystemTime::UNIX_EPOCH,

@@ -42,11 +42,13 @@ pub enum ListFormat {
 }
 
 /// A contiguous block of addresses with one port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Block {
     first: u32,
     count: u64,
     port: u16,
+    /// The host name the line gave (resolved to `first`), if it gave one.
+    name: Option<std::sync::Arc<str>>,
 }
 
 /// A parsed target list, addressable by index (for the pseudo-random order).
@@ -169,6 +171,12 @@ impl TargetList {
 
     /// The target at `index` (0..len).
     pub fn get(&self, index: u64) -> Option<SocketAddrV4> {
+        self.get_named(index).map(|(a, _)| a)
+    }
+
+    /// The target at `index` with the host name its line gave, if any (sent as SNI and checked
+    /// against the server's certificate).
+    pub fn get_named(&self, index: u64) -> Option<(SocketAddrV4, Option<std::sync::Arc<str>>)> {
         if index >= self.total {
             return None;
         }
@@ -179,7 +187,10 @@ impl TargetList {
         let block = self.blocks.get(b)?;
         let offset = index - self.starts.get(b)?;
         let addr = u32::try_from(u64::from(block.first) + offset).ok()?;
-        Some(SocketAddrV4::new(Ipv4Addr::from(addr), block.port))
+        Some((
+            SocketAddrV4::new(Ipv4Addr::from(addr), block.port),
+            block.name.clone(),
+        ))
     }
 }
 
@@ -236,18 +247,23 @@ fn parse_entry(field: &str, default_port: u16, resolver: &dyn Resolver) -> Resul
             first: cidr.first(),
             count: cidr.size(),
             port: default_port,
+            name: None,
         });
     }
     let (host, port) = split_host_port(field, default_port).map_err(|e| e.to_string())?;
-    let ip = match host.parse::<Ipv4Addr>() {
-        Ok(ip) => ip,
-        Err(_) if looks_like_hostname(host) => resolver.resolve(host, port)?,
+    let (ip, name) = match host.parse::<Ipv4Addr>() {
+        Ok(ip) => (ip, None),
+        Err(_) if looks_like_hostname(host) => (
+            resolver.resolve(host, port)?,
+            Some(std::sync::Arc::from(host.to_ascii_lowercase())),
+        ),
         Err(_) => return Err("not an IPv4 address, prefix or hostname".to_string()),
     };
     Ok(Block {
         first: u32::from(ip),
         count: 1,
         port,
+        name,
     })
 }
 

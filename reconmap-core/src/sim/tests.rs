@@ -36,7 +36,7 @@ pub(crate) fn simulate(
     let stats = run(
         &mut engine,
         &mut net,
-        targets.iter().map(|&addr| Target { addr }),
+        targets.iter().map(|&addr| Target::addr(addr)),
         &[],
         &mut sink,
     )

@@ -193,6 +193,17 @@ impl TcpClient {
         Some(self.data_segment(now, seq, bytes))
     }
 
+    /// A segment of `len` zero bytes just before the first unacknowledged byte: to the peer an
+    /// old duplicate (entirely before what it expects next), dropped and acknowledged again,
+    /// whatever it carries. `None` before the handshake.
+    pub fn old_data_segment(&self, now: Instant, len: usize) -> Option<TcpSegment> {
+        if !self.synchronized() || len == 0 {
+            return None;
+        }
+        let seq = SeqNumber(self.snd_una.0.wrapping_sub(u32::try_from(len).ok()?));
+        Some(self.data_segment(now, seq, &vec![0; len]))
+    }
+
     /// Reserves `n` TCP timestamp values from now on for segments sent outside the state
     /// machine (the sweep's probes): returns the first, and moves the clock so that every
     /// later segment carries a larger one (the peer's PAWS check never sees it go back).

@@ -34,6 +34,8 @@ pub struct Facts<'a> {
     pub first_unreached: Option<HopRef>,
     /// Boxes that change headers on the forward path.
     pub candidates: Vec<super::CandidateBox>,
+    /// What the TLS handshake after `220` showed, when one was attempted.
+    pub tls: Option<TlsFacts<'a>>,
     /// The last hop whose quote shows the original bytes (the prober when none does).
     pub last_intact: HopRef,
     /// The banner or an EHLO keyword was masked on the way back.
@@ -51,6 +53,37 @@ pub struct Facts<'a> {
     pub starttls_unacked: bool,
     /// The server closed the connection (FIN) while STARTTLS waited for its answer.
     pub closed_after_starttls: bool,
+}
+
+/// The TLS stage's facts (see [`Facts::tls`]).
+#[derive(Clone, Debug)]
+pub struct TlsFacts<'a> {
+    pub evidence: &'a crate::evidence::TlsEvidence,
+    /// The handshake completed.
+    pub established: bool,
+    /// The first hop whose quote shows the ClientHello changed, and the segment it closes.
+    pub first_modified: Option<Segment>,
+    pub modified_hop: Option<&'a HopRecord>,
+    /// The last hop that saw the ClientHello as sent (the prober when none did).
+    pub last_intact: HopRef,
+    /// The first hop above it that answered a control segment but never the ClientHello.
+    pub first_unreached: Option<HopRef>,
+    /// A RST after the ClientHello whose IP TTL differs from the server's segments.
+    pub injected_reset: Option<&'a crate::evidence::RstRecord>,
+    /// A RST after the ClientHello with the server's own IP TTL.
+    pub server_reset: bool,
+    /// The server answered in TLS (a ServerHello, an alert, any record).
+    pub server_answered: bool,
+}
+
+impl TlsFacts<'_> {
+    /// Where a ClientHello that got no answer disappeared.
+    pub fn where_lost(&self) -> Segment {
+        Segment {
+            after: self.last_intact,
+            at: self.first_unreached,
+        }
+    }
 }
 
 impl<'a> Facts<'a> {
@@ -118,6 +151,7 @@ impl<'a> Facts<'a> {
             first_modified,
             modified_inferred,
             first_unreached,
+            tls: e.tls.as_ref().map(|t| tls_facts(e, t, prober)),
             candidates: super::path_changes::candidate_boxes(
                 &e.hops,
                 super::path_changes::prober_ref(e.prober),
@@ -157,5 +191,62 @@ impl<'a> Facts<'a> {
             after: self.last_intact,
             at: self.first_unreached,
         }
+    }
+}
+
+/// The facts of the TLS stage: the same reading of its sweep as of the STARTTLS one.
+fn tls_facts<'a>(
+    e: &'a Evidence,
+    t: &'a crate::evidence::TlsEvidence,
+    prober: HopRef,
+) -> TlsFacts<'a> {
+    let hops = &t.hops;
+    let intact_below = |ttl: u8| {
+        hops.iter()
+            .filter(|h| h.ttl.0 < ttl && h.payload().is_unchanged())
+            .max_by_key(|h| h.ttl)
+            .map_or(prober, |h| HopRef {
+                ttl: h.ttl,
+                addr: h.addr,
+            })
+    };
+    let modified_hop = hops.iter().find(|h| h.payload().is_changed());
+    let first_modified = modified_hop.map(|m| Segment {
+        after: intact_below(m.ttl.0),
+        at: Some(HopRef {
+            ttl: m.ttl,
+            addr: m.addr,
+        }),
+    });
+    let last_intact = intact_below(u8::MAX);
+    let first_unreached = hops
+        .iter()
+        .filter(|h| h.ttl > last_intact.ttl && h.payload() == PayloadStatus::None)
+        .filter(|h| !h.is_conflicting())
+        .find_map(|h| {
+            h.control.map(|c| HopRef {
+                ttl: h.ttl,
+                addr: Some(c.addr),
+            })
+        });
+    let obs = &t.observations;
+    let established = obs.failure.is_none() && obs.version.is_some();
+    let server_answered = t.server_spoke
+        || obs.server_hello.is_some()
+        || obs
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.alert_sent_by == Some(reconmap_tls::Peer::Server));
+    let rsts = || e.tcp.rsts.iter().filter(|r| r.after_client_hello);
+    TlsFacts {
+        evidence: t,
+        established,
+        first_modified,
+        modified_hop,
+        last_intact,
+        first_unreached,
+        injected_reset: rsts().find(|r| r.server_ttl != Some(r.ttl)),
+        server_reset: rsts().any(|r| r.server_ttl == Some(r.ttl)),
+        server_answered,
     }
 }

@@ -261,6 +261,121 @@ pub static RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "tls_quote_contradicts_handshake",
+        verdict: Verdict::Inconclusive,
+        doc: "A hop quotes a changed ClientHello, yet the TLS handshake completed: the evidence contradicts itself (the segment is kept).",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            let seg = t.first_modified?;
+            if !t.established {
+                return None;
+            }
+            let at = seg.at.map_or(0, |h| h.ttl.0);
+            found(
+                Some(seg),
+                format!("hop {at} quotes a changed ClientHello, yet the TLS handshake completed"),
+            )
+        },
+    },
+    Rule {
+        id: "tls_quote_modified",
+        verdict: Verdict::TlsTampered,
+        doc: "STARTTLS was accepted, and a hop's ICMP quote shows the ClientHello changed (cipher suites, version, SNI, ...): `at` is the first such hop, `after` the last hop below it that saw it as sent.",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            let seg = t.first_modified?;
+            let at = seg.at.map_or(0, |h| h.ttl.0);
+            let what = t
+                .modified_hop
+                .map(|h| hello_changes(&t.evidence.client_hello, h))
+                .unwrap_or_default();
+            let outcome = match &t.evidence.observations.failure {
+                Some(fl) => format!("; the handshake then failed ({})", fl.error),
+                None => String::new(),
+            };
+            found(
+                Some(seg),
+                format!(
+                    "the ClientHello arrives intact at hop {} and changed at hop {at}{what}{outcome}",
+                    seg.after.ttl
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "tls_reset",
+        verdict: Verdict::TlsBlocked,
+        doc: "STARTTLS was accepted, then the connection was reset after the ClientHello by a RST whose IP TTL differs from the server's own segments (injected on the way), before any TLS answer; `after` is the last hop that saw the ClientHello, `at` the first hop that answered a control segment but never the ClientHello (null: not located).",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            if t.established || t.server_answered {
+                return None;
+            }
+            let r = t.injected_reset?;
+            found(
+                Some(t.where_lost()),
+                format!(
+                    "STARTTLS was accepted, then the ClientHello was answered by a RST with IP TTL {} (sent about {} hops away; the server's segments arrive with {}); {}",
+                    r.ttl,
+                    r.sent_from_hop,
+                    r.server_ttl.map_or("an unknown TTL".to_string(), |t| t.to_string()),
+                    tls_lost_where(t)
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "tls_dropped",
+        verdict: Verdict::TlsBlocked,
+        doc: "STARTTLS was accepted, then the ClientHello was never acknowledged and no TLS answer came (dropped on the way); `after` is the last hop that saw it, `at` the first hop that answered a control segment but never the ClientHello (null: not located).",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            if t.established || t.server_answered || t.evidence.hello_acked {
+                return None;
+            }
+            found(
+                Some(t.where_lost()),
+                format!(
+                    "STARTTLS was accepted, then the ClientHello was never acknowledged (dropped on the way); {}",
+                    tls_lost_where(t)
+                ),
+            )
+        },
+    },
+    Rule {
+        id: "tls_failed_at_server",
+        verdict: Verdict::TlsFailed,
+        doc: "STARTTLS was accepted and the ClientHello reached the server unchanged, but the handshake failed there (an alert, no common version or cipher, a certificate it could not send): a server problem, not tampering; `reason` names what the server offered or said.",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            if t.established || !(t.server_answered || t.server_reset) {
+                return None;
+            }
+            found(None, format!("the TLS handshake failed at the server: {}", server_offer(t)))
+        },
+    },
+    Rule {
+        id: "tls_no_answer",
+        verdict: Verdict::Inconclusive,
+        doc: "STARTTLS was accepted and the ClientHello acknowledged, but no TLS answer came (a silent server, or a box dropping the server's answer): not evidence either way.",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            if t.established {
+                return None;
+            }
+            let why = t
+                .evidence
+                .observations
+                .failure
+                .as_ref()
+                .map_or("no answer".to_string(), |fl| fl.error.clone());
+            found(
+                None,
+                format!("STARTTLS was accepted and the ClientHello acknowledged, but the server never answered in TLS ({why})"),
+            )
+        },
+    },
+    Rule {
         id: "advertisement_masked",
         verdict: Verdict::AdvertisementMasked,
         doc: "The server accepted STARTTLS (220) but the banner or EHLO reply was masked on the way back (forward probes cannot locate that box).",
@@ -298,14 +413,22 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "clean",
         verdict: Verdict::Clean,
-        doc: "The server accepted STARTTLS (220) and no quote, banner or EHLO line shows a change.",
+        doc: "The server accepted STARTTLS (220), the TLS handshake completed (unless `--no-tls`), and no quote, banner or EHLO line shows a change.",
         check: |f| {
             let StartTlsAnswer::Accepted(_) = f.answer else {
                 return None;
             };
+            let tls = match &f.tls {
+                Some(t) => format!(
+                    " and {} completed ({})",
+                    t.evidence.observations.version.as_deref().unwrap_or("TLS"),
+                    t.evidence.observations.cipher.as_deref().unwrap_or("?")
+                ),
+                None => " (no TLS handshake attempted)".to_string(),
+            };
             found(
                 None,
-                "STARTTLS accepted end to end; every quote shows it unchanged".to_string(),
+                format!("STARTTLS accepted end to end{tls}; every quote shows it unchanged"),
             )
         },
     },
@@ -406,6 +529,87 @@ pub static RULES: &[Rule] = &[
         },
     },
 ];
+
+/// The ClientHello fields a hop's quote shows changed, in words (`: cipher_suites +a -b`).
+fn hello_changes(sent: &[u8], hop: &crate::evidence::HopRecord) -> String {
+    let crate::evidence::PayloadStatus::Modified { quoted } = hop.payload() else {
+        return " (inferred from its quoted TCP checksum)".to_string();
+    };
+    let changes: Vec<String> = reconmap_tls::hello_diff(sent, &quoted)
+        .iter()
+        .filter_map(|c| match c {
+            reconmap_tls::HelloChange::Changed {
+                field,
+                sent,
+                quoted,
+            } => Some(format!("{field} {sent} -> {quoted}")),
+            reconmap_tls::HelloChange::CipherSuites { added, removed } => Some(format!(
+                "cipher suites +[{}] -[{}]",
+                added.join(", "),
+                removed.join(", ")
+            )),
+            reconmap_tls::HelloChange::Reordered { field } => Some(format!("{field} reordered")),
+            reconmap_tls::HelloChange::ExtensionAdded { name, .. } => {
+                Some(format!("extension {name} added"))
+            }
+            reconmap_tls::HelloChange::ExtensionRemoved { name, .. } => {
+                Some(format!("extension {name} removed"))
+            }
+            reconmap_tls::HelloChange::Bytes {
+                first_difference, ..
+            } => Some(format!("bytes from offset {first_difference}")),
+            reconmap_tls::HelloChange::TruncatedAt { .. } => None,
+        })
+        .collect();
+    if changes.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", changes.join("; "))
+    }
+}
+
+/// Where the ClientHello was last seen and where it was missed, in words.
+fn tls_lost_where(t: &super::facts::TlsFacts<'_>) -> String {
+    let seen = format!("last hop seeing it intact: {}", t.last_intact.ttl);
+    match t.first_unreached {
+        Some(h) => format!(
+            "{seen}; hop {} ({}) answers a control segment of the same length but never the ClientHello: it disappears between them",
+            h.ttl,
+            h.addr.map_or("?".to_string(), |a| a.to_string())
+        ),
+        None => format!("{seen}; where it disappears is not located"),
+    }
+}
+
+/// What the server offered or said when its handshake failed.
+fn server_offer(t: &super::facts::TlsFacts<'_>) -> String {
+    let o = &t.evidence.observations;
+    let mut parts = Vec::new();
+    if let Some(h) = &o.server_hello {
+        parts.push(format!("it chose {} with {}", h.version, h.cipher));
+    }
+    if let Some(fl) = &o.failure {
+        if let Some(a) = &fl.alert {
+            let who = match fl.alert_sent_by {
+                Some(reconmap_tls::Peer::Probe) => "we sent",
+                _ => "it sent",
+            };
+            parts.push(format!("{who} the alert {a}"));
+        }
+        parts.push(format!("at {:?}: {}", fl.step, fl.error));
+    }
+    if t.server_reset {
+        parts.push("it reset the connection (its own IP TTL)".to_string());
+    }
+    if let Some(subject) = o.chain.first().and_then(|c| c.subject.as_deref()) {
+        parts.push(format!("its certificate: {subject}"));
+    }
+    if parts.is_empty() {
+        "it closed the connection".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
 
 /// Where STARTTLS was last seen and where it was missed, in words.
 fn lost_where(f: &Facts<'_>) -> String {

@@ -25,6 +25,8 @@ fn decide(
         unmatched_icmp: 0,
         incomplete: None,
         interception: crate::evidence::InterceptionCheck::NotChecked("test".into()),
+        tls: None,
+        tls_skipped: None,
     })
 }
 
@@ -220,6 +222,7 @@ fn dropped_or_reset_starttls_is_blocked() {
         server_ttl: Some(TimeToLive(60)),
         sent_from_hop: TimeToLive(3),
         after_starttls: true,
+        after_client_hello: false,
         at: Duration::from_millis(5),
     });
     let d = decide(PROBER, &[intact(1), intact(2), intact(3)], &smtp(None), &t);
@@ -436,4 +439,146 @@ fn an_acknowledged_but_unanswered_starttls_is_not_blocked() {
     let d = decide(PROBER, &hops, &s, &tcp());
     assert_eq!(d.verdict, Verdict::Inconclusive);
     assert!(d.reason.contains("closed"), "{}", d.reason);
+}
+
+/// A STARTTLS-accepted session whose TLS stage saw `tls`.
+fn with_tls(tls: crate::evidence::TlsEvidence, rsts: Vec<RstRecord>) -> Decision {
+    let mut t = tcp();
+    t.rsts = rsts;
+    super::decide(&Evidence {
+        target: "192.0.2.25:25".parse().expect("addr"),
+        prober: PROBER,
+        started_at: SystemTime::UNIX_EPOCH,
+        timeline: Timeline::default(),
+        hops: vec![intact(1), intact(2), intact(3)],
+        smtp: smtp(Some(reply(220, "2.0.0 Ready to start TLS"))),
+        tcp: t,
+        errors: Vec::new(),
+        unmatched_icmp: 0,
+        incomplete: None,
+        interception: crate::evidence::InterceptionCheck::NotIntercepted("test".into()),
+        tls: Some(tls),
+        tls_skipped: None,
+    })
+}
+
+fn tls_evidence(hops: Vec<HopRecord>) -> crate::evidence::TlsEvidence {
+    crate::evidence::TlsEvidence {
+        observations: reconmap_tls::TlsObservations::default(),
+        hops,
+        unmatched_icmp: 0,
+        client_hello: vec![22, 3, 1, 0, 4, 1, 0, 0, 0],
+        sweep_skipped: None,
+        server_spoke: false,
+        hello_acked: false,
+        quit_reply: None,
+        errors: Vec::new(),
+    }
+}
+
+fn failure(step: reconmap_tls::HandshakeStep, alert: Option<&str>) -> reconmap_tls::TlsFailure {
+    reconmap_tls::TlsFailure {
+        step,
+        alert: alert.map(str::to_string),
+        alert_sent_by: alert.map(|_| reconmap_tls::Peer::Server),
+        error: "test".into(),
+    }
+}
+
+#[test]
+fn clean_needs_the_tls_handshake_completed() {
+    let mut ok = tls_evidence(vec![intact(1), intact(2), intact(3)]);
+    ok.observations.version = Some("TLSv1.3".into());
+    ok.observations.cipher = Some("TLS13_AES_256_GCM_SHA384".into());
+    ok.server_spoke = true;
+    ok.hello_acked = true;
+    let d = with_tls(ok, Vec::new());
+    assert_eq!((d.verdict, d.rule), (Verdict::Clean, "clean"));
+    assert!(d.reason.contains("TLSv1.3"), "{}", d.reason);
+}
+
+#[test]
+fn a_dropped_client_hello_is_tls_blocked_and_located_by_a_control() {
+    let mut t = tls_evidence(vec![intact(1), intact(2), unreached(3, true)]);
+    t.observations.failure = Some(failure(reconmap_tls::HandshakeStep::ClientHelloSent, None));
+    let d = with_tls(t, Vec::new());
+    assert_eq!((d.verdict, d.rule), (Verdict::TlsBlocked, "tls_dropped"));
+    assert_eq!(ttls(&d.segment), (Some(2), Some(3)));
+    assert!(d.verdict.is_tampering());
+}
+
+#[test]
+fn an_injected_reset_after_the_client_hello_is_tls_blocked() {
+    let mut t = tls_evidence(vec![intact(1), intact(2), unreached(3, true)]);
+    t.hello_acked = false;
+    t.observations.failure = Some(failure(reconmap_tls::HandshakeStep::ClientHelloSent, None));
+    let rst = RstRecord {
+        ttl: TimeToLive(63),
+        server_ttl: Some(TimeToLive(60)),
+        sent_from_hop: TimeToLive(2),
+        after_starttls: true,
+        after_client_hello: true,
+        at: Duration::from_millis(9),
+    };
+    let d = with_tls(t, vec![rst]);
+    assert_eq!((d.verdict, d.rule), (Verdict::TlsBlocked, "tls_reset"));
+    assert!(d.reason.contains("sent about 2 hops away"), "{}", d.reason);
+}
+
+#[test]
+fn a_changed_client_hello_is_tls_tampered_and_a_failing_server_is_not() {
+    let changed = hop(
+        3,
+        Some(PayloadStatus::Modified {
+            quoted: vec![22, 3, 1, 0, 4, 1, 0, 0, 1],
+        }),
+    );
+    let mut t = tls_evidence(vec![intact(1), intact(2), changed]);
+    t.server_spoke = true;
+    t.observations.failure = Some(failure(
+        reconmap_tls::HandshakeStep::ServerHello,
+        Some("decrypt_error"),
+    ));
+    let d = with_tls(t, Vec::new());
+    assert_eq!(
+        (d.verdict, d.rule),
+        (Verdict::TlsTampered, "tls_quote_modified")
+    );
+    assert_eq!(ttls(&d.segment), (Some(2), Some(3)));
+    // The same failure with every quote intact is the server's.
+    let mut t = tls_evidence(vec![intact(1), intact(2), intact(3)]);
+    t.server_spoke = true;
+    t.hello_acked = true;
+    t.observations.failure = Some(failure(
+        reconmap_tls::HandshakeStep::ServerHello,
+        Some("protocol_version"),
+    ));
+    t.observations.server_hello = Some(reconmap_tls::ServerHelloInfo {
+        version: "TLSv1.0".into(),
+        legacy_version: "TLSv1.0".into(),
+        cipher: "TLS_RSA_WITH_AES_128_CBC_SHA".into(),
+        hello_retry_request: false,
+        downgrade_sentinel: None,
+        extensions: Vec::new(),
+    });
+    let d = with_tls(t, Vec::new());
+    assert_eq!(
+        (d.verdict, d.rule),
+        (Verdict::TlsFailed, "tls_failed_at_server")
+    );
+    assert!(!d.verdict.is_tampering());
+    assert!(d.reason.contains("TLSv1.0"), "{}", d.reason);
+    assert_eq!(d.segment, None);
+}
+
+#[test]
+fn an_acknowledged_client_hello_without_answer_is_inconclusive() {
+    let mut t = tls_evidence(vec![intact(1), intact(2), intact(3)]);
+    t.hello_acked = true;
+    t.observations.failure = Some(failure(reconmap_tls::HandshakeStep::ClientHelloSent, None));
+    let d = with_tls(t, Vec::new());
+    assert_eq!(
+        (d.verdict, d.rule),
+        (Verdict::Inconclusive, "tls_no_answer")
+    );
 }

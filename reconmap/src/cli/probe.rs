@@ -43,7 +43,7 @@ pub async fn run(args: Args) -> Result<()> {
     let stats = reconmap_datapath::run(
         &mut engine,
         &mut net,
-        targets.into_iter().map(|addr| Target { addr }),
+        targets.into_iter().map(Target::addr),
         &mut sink,
         super::signals::stop_channel(StopLevel::Abort),
     )

@@ -38,7 +38,7 @@ pub fn open(
     }
     give_up_privileges(&net)?;
     let engine = Engine::new(
-        Arc::new(session.config()),
+        Arc::new(session.config()?),
         plan,
         net.source(),
         allocator,

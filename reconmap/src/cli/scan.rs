@@ -15,7 +15,6 @@ use reconmap_core::scan::{
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::io::{IsTerminal as _, Read as _, Write as _};
-use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -152,24 +151,24 @@ pub async fn run(args: Args) -> Result<()> {
         let (blocked, skipped) = (blocked.clone(), skipped.clone());
         let done = resume.done;
         shard_order(&perm, shard)
-            .filter_map(|i| list.get(i))
-            .filter(move |t: &SocketAddrV4| match blocklist.blocks(*t.ip()) {
+            .filter_map(|i| list.get_named(i))
+            .map(|(addr, name)| Target { addr, name })
+            .filter(move |t: &Target| match blocklist.blocks(*t.addr.ip()) {
                 Some(why) => {
-                    log::info!("not probing {t}: {why}");
+                    log::info!("not probing {}: {why}", t.addr);
                     blocked.set(blocked.get() + 1);
                     false
                 }
                 None => true,
             })
             .filter(move |t| {
-                if done.contains(t) {
+                if done.contains(&t.addr) {
                     skipped.set(skipped.get() + 1);
                     false
                 } else {
                     true
                 }
             })
-            .map(|addr| Target { addr })
             .peekable()
     };
     let mut targets = targets;

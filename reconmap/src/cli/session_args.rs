@@ -54,6 +54,14 @@ pub struct SessionArgs {
     /// rewritten).
     #[arg(long)]
     pub no_tcp_timestamps: bool,
+    /// Stop at the server's `220` to STARTTLS: no TLS handshake (faster on huge scans; a box
+    /// that lets STARTTLS through and then breaks TLS goes unseen).
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Server name to send as SNI and check the certificate against, whatever the target's
+    /// name (by default: the host name the target list gave, none for an address).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
 }
 
 impl SessionArgs {
@@ -67,11 +75,24 @@ impl SessionArgs {
         {
             bail!("--ehlo-name must be a non-empty name without spaces or control characters");
         }
+        if let Some(name) = &self.sni {
+            reconmap_tls::check_server_name(name)
+                .map_err(|e| anyhow::anyhow!("--sni {name:?}: {e}"))?;
+        }
         Ok(())
     }
 
-    pub fn config(&self) -> ProbeConfig {
-        ProbeConfig {
+    pub fn config(&self) -> Result<ProbeConfig> {
+        let tls = if self.no_tls {
+            None
+        } else {
+            let limits = reconmap_tls::TlsLimits::default();
+            Some(std::sync::Arc::new(
+                reconmap_tls::TlsProbeConfig::new(limits)
+                    .map_err(|e| anyhow::anyhow!("cannot set up the TLS client: {e}"))?,
+            ))
+        };
+        Ok(ProbeConfig {
             max_ttl: reconmap_wire::TimeToLive(self.max_ttl),
             retries: self.retries,
             ehlo_name: self.ehlo_name.clone(),
@@ -85,8 +106,10 @@ impl SessionArgs {
             alt_port: self.alt_port,
             locate_drops: !self.no_control_segments,
             tcp_timestamps: !self.no_tcp_timestamps,
+            tls,
+            sni: self.sni.clone(),
             ..ProbeConfig::default()
-        }
+        })
     }
 
     pub fn transport_options(&self, concurrency: usize, rate: Option<f64>) -> TransportOptions {

@@ -92,7 +92,13 @@ impl Engine {
         let (isn, ip_id) = (self.rng.gen::<u32>(), reconmap_wire::IpId(self.rng.gen()));
         let cfg = self.cfg.clone();
         let near = self.near.clone();
-        match guarded(|| ProbeSession::with_near_hops(cfg, flow, isn, ip_id, now, Some(near))) {
+        let name = target.name.as_deref().map(str::to_string);
+        let started = guarded(|| {
+            let mut s = ProbeSession::with_near_hops(cfg, flow, isn, ip_id, now, Some(near));
+            s.set_server_name(name);
+            s
+        });
+        match started {
             Ok(session) => {
                 self.stats.started += 1;
                 self.active.insert(

@@ -126,6 +126,15 @@ impl RunStats {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub addr: SocketAddrV4,
+    /// The name the input gave it (SNI, and the certificate check), if any.
+    pub name: Option<std::sync::Arc<str>>,
+}
+
+impl Target {
+    /// A target known by its address only.
+    pub fn addr(addr: SocketAddrV4) -> Self {
+        Self { addr, name: None }
+    }
 }
 
 struct Active {

@@ -21,7 +21,7 @@ fn targets_of(s: &Scenario, n: usize) -> Vec<Target> {
     all.iter()
         .step_by(step)
         .take(n)
-        .map(|(addr, _)| Target { addr: *addr })
+        .map(|(addr, _)| Target::addr(*addr))
         .collect()
 }
 
@@ -35,7 +35,7 @@ fn run_with(
     stops: &[Stop],
 ) -> Run {
     let s = Scenario::builtin(scenario).expect("scenario");
-    let targets = targets.unwrap_or_else(|| vec![Target { addr: s.target() }]);
+    let targets = targets.unwrap_or_else(|| vec![Target::addr(s.target())]);
     let mut net = SimNet::new(&s, capacity, 3);
     let mut engine = Engine::new(
         Arc::new(cfg),
@@ -104,7 +104,7 @@ fn every_port_taken_toward_a_target_makes_it_wait_its_turn() {
     // One source port only, the same target three times: each waits for the port to come back
     // (after the previous flow's grace).
     let s = Scenario::builtin("clean").expect("clean");
-    let t = Target { addr: s.target() };
+    let t = Target::addr(s.target());
     let r = run_with(
         "clean",
         Some(vec![t.clone(), t.clone(), t]),
@@ -152,7 +152,7 @@ fn drain_stops_admissions_and_lets_sessions_in_flight_finish() {
     let s = Scenario::builtin("wide-area").expect("wide-area");
     let r = run_with(
         "wide-area",
-        Some(vec![Target { addr: s.target() }; 100]),
+        Some(vec![Target::addr(s.target()); 100]),
         plan(10, None),
         1024,
         PortRange::default(),

@@ -365,6 +365,21 @@ impl Sweep {
         }
     }
 
+    /// Whether a quote names one of this sweep's probes (by IP ID or TCP timestamp); a quote
+    /// only a probe sent alone could place counts when one is outstanding.
+    pub fn owns(&self, quote: &Quote) -> bool {
+        match self.probes.identify(quote) {
+            Identified::Probe(..) => true,
+            Identified::Unknown { resolvable } => {
+                resolvable
+                    && self
+                        .sequential
+                        .as_ref()
+                        .is_some_and(|s| s.outstanding.is_some())
+            }
+        }
+    }
+
     /// ICMP errors that quoted our flow but no probe of this sweep.
     pub fn unmatched(&self) -> u32 {
         self.unmatched
