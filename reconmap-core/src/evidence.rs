@@ -283,6 +283,8 @@ pub struct TlsEvidence {
     pub server_spoke: bool,
     /// The server acknowledged the ClientHello.
     pub hello_acked: bool,
+    /// The server closed the connection (FIN) before the handshake was over.
+    pub server_closed: bool,
     /// The server's reply to `QUIT` inside TLS (first line, escaped).
     pub quit_reply: Option<String>,
     pub errors: Vec<String>,

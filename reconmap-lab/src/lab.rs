@@ -146,6 +146,21 @@ impl Lab {
                 if let Some(d) = h.delay_ms {
                     args.extend(["--delay-ms".to_string(), d.to_string()]);
                 }
+                if scenario.server.tls {
+                    // TLS after its 220, like a real server.
+                    let tls_dir = dir.join("hostile-tls");
+                    std::fs::create_dir_all(&tls_dir).map_err(|source| LabError::Io {
+                        what: format!("create {}", tls_dir.display()),
+                        source,
+                    })?;
+                    let (cert, key) = crate::cert::self_signed(&tls_dir, HOSTNAME)?;
+                    args.extend([
+                        "--tls-cert".to_string(),
+                        cert.display().to_string(),
+                        "--tls-key".to_string(),
+                        key.display().to_string(),
+                    ]);
+                }
                 let smtpd = start_helper(server, "reconmap-hostile-smtp", args, Vec::new())?;
                 lab.helpers.push(smtpd);
             }

@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 pub mod boxes;
+pub mod cert;
 pub mod hop_plan;
 pub mod lab;
 pub mod nft;

@@ -712,7 +712,11 @@ impl ProbeSession {
             answer_timeout: self.cfg.starttls_timeout,
         };
         match TlsStage::start(start, &mut self.tcp, now) {
-            Ok((stage, probes)) => {
+            Ok((mut stage, probes)) => {
+                if self.closed_by_peer {
+                    // Its FIN came with (or before) the 220: no handshake can follow.
+                    stage.transport_closed(now, reconmap_tls::TransportEnd::Fin);
+                }
                 self.tls = Some(stage);
                 self.queue_probes(probes);
                 self.phase = Phase::Tls;

@@ -48,6 +48,8 @@ pub struct TlsStage {
     hello_acked: bool,
     /// The QUIT reply inside TLS, as text.
     quit_reply: Option<String>,
+    /// The server closed the connection (FIN) before the handshake was over.
+    server_closed: bool,
     errors: Vec<String>,
 }
 
@@ -80,6 +82,7 @@ impl TlsStage {
             server_spoke: false,
             hello_acked: false,
             quit_reply: None,
+            server_closed: false,
             errors: Vec::new(),
         };
         let whole = segment
@@ -179,6 +182,9 @@ impl TlsStage {
 
     /// The connection ended under the handshake (the server's FIN, or a reset).
     pub fn transport_closed(&mut self, now: Instant, how: TransportEnd) {
+        if how == TransportEnd::Fin && !self.handshake_over() {
+            self.server_closed = true;
+        }
         self.probe.transport_closed(now, how);
     }
 
@@ -275,6 +281,7 @@ impl TlsStage {
             sweep_skipped: self.sweep_skipped.clone(),
             server_spoke: self.server_spoke,
             hello_acked: self.hello_acked,
+            server_closed: self.server_closed,
             quit_reply: self.quit_reply.clone(),
             errors: self.errors.clone(),
         }

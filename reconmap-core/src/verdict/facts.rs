@@ -74,6 +74,8 @@ pub struct TlsFacts<'a> {
     pub server_reset: bool,
     /// The server answered in TLS (a ServerHello, an alert, any record).
     pub server_answered: bool,
+    /// The server closed the connection (its FIN) before the handshake was over.
+    pub server_closed: bool,
 }
 
 impl TlsFacts<'_> {
@@ -248,5 +250,6 @@ fn tls_facts<'a>(
         injected_reset: rsts().find(|r| r.server_ttl != Some(r.ttl)),
         server_reset: rsts().any(|r| r.server_ttl == Some(r.ttl)),
         server_answered,
+        server_closed: t.server_closed,
     }
 }

@@ -345,10 +345,10 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "tls_failed_at_server",
         verdict: Verdict::TlsFailed,
-        doc: "STARTTLS was accepted and the ClientHello reached the server unchanged, but the handshake failed there (an alert, no common version or cipher, a certificate it could not send): a server problem, not tampering; `reason` names what the server offered or said.",
+        doc: "STARTTLS was accepted and the ClientHello reached the server unchanged, but the handshake failed there (an alert, no common version or cipher, a reset with the server's own IP TTL, a close without a TLS answer): a server problem, not tampering; `reason` names what the server offered or said.",
         check: |f| {
             let t = f.tls.as_ref()?;
-            if t.established || !(t.server_answered || t.server_reset) {
+            if t.established || !(t.server_answered || t.server_reset || t.server_closed) {
                 return None;
             }
             found(None, format!("the TLS handshake failed at the server: {}", server_offer(t)))
@@ -600,6 +600,9 @@ fn server_offer(t: &super::facts::TlsFacts<'_>) -> String {
     }
     if t.server_reset {
         parts.push("it reset the connection (its own IP TTL)".to_string());
+    }
+    if t.server_closed && !t.server_answered {
+        parts.push("it closed the connection without a TLS answer".to_string());
     }
     if let Some(subject) = o.chain.first().and_then(|c| c.subject.as_deref()) {
         parts.push(format!("its certificate: {subject}"));

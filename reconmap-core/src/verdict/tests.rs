@@ -471,6 +471,7 @@ fn tls_evidence(hops: Vec<HopRecord>) -> crate::evidence::TlsEvidence {
         sweep_skipped: None,
         server_spoke: false,
         hello_acked: false,
+        server_closed: false,
         quit_reply: None,
         errors: Vec::new(),
     }

@@ -5,6 +5,7 @@
 mod behaviour;
 mod output;
 mod session;
+mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,6 +60,13 @@ struct Args {
     /// Print `ready` on stdout once listening.
     #[arg(long)]
     ready: bool,
+    /// Certificate chain (PEM) for TLS after `220` (with --tls-key); without them the server
+    /// only waits for the client to go after accepting STARTTLS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn main() {
@@ -77,8 +85,13 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let listener =
         listen(args.listen, backlog).map_err(|e| format!("listen on {}: {e}", args.listen))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
     let settings = Arc::new(Settings {
         behaviour: args.behaviour,
+        tls,
         delay: args
             .delay_ms
             .map_or_else(|| args.behaviour.default_delay(), Duration::from_millis),

@@ -18,6 +18,8 @@ const FLOOD_LONG_LINE: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub behaviour: Behaviour,
+    /// TLS after `220` (with a certificate); `None`: the server only waits for the client to go.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// The behaviour's pause (drip, split, slow-starttls).
     pub delay: Duration,
     pub seed: u64,
@@ -86,8 +88,12 @@ pub fn serve(stream: TcpStream, settings: &Settings) -> std::io::Result<Ending> 
                     std::thread::sleep(settings.delay);
                 }
                 out.send(behaviour::TLS_READY)?;
-                // The client would now start TLS; this server only waits for it to go.
-                return drain(&mut input);
+                // The client now starts TLS (nothing of it can be buffered yet: it waited for
+                // the 220).
+                return match &settings.tls {
+                    Some(cfg) if input.buffer().is_empty() => crate::tls::serve(stream, cfg.clone()),
+                    _ => drain(&mut input),
+                };
             }
             (Command::Quit, Behaviour::FinWithQuit) => {
                 out.send_with_fin(behaviour::BYE)?;
