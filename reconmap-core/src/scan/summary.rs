@@ -12,6 +12,12 @@ pub struct Tally {
     /// when the change shows only at the server) -> number of targets.
     pub segment_hops: HashMap<Ipv4Addr, u64>,
     pub total: u64,
+    /// Completed TLS handshakes by version (`TLSv1.3`, ...), and failed ones by the version
+    /// the server offered (`TLSv1.0 (failed)`).
+    pub tls_versions: BTreeMap<String, u64>,
+    /// Completed or described chains: how many a verifying client would accept, and not.
+    pub chain_valid: u64,
+    pub chain_invalid: u64,
 }
 
 impl Tally {
@@ -21,6 +27,24 @@ impl Tally {
             *self.segment_hops.entry(hop).or_default() += 1;
         }
         self.total += 1;
+    }
+
+    /// Counts what a record's TLS handshake showed.
+    pub fn record_tls(&mut self, tls: &reconmap_tls::TlsObservations) {
+        let version = match (&tls.version, &tls.failure, &tls.server_hello) {
+            (Some(v), None, _) => Some(v.clone()),
+            (_, Some(_), Some(h)) => Some(format!("{} (failed)", h.version)),
+            (_, Some(_), None) => Some("no ServerHello".to_string()),
+            (None, None, _) => None,
+        };
+        if let Some(v) = version {
+            *self.tls_versions.entry(v).or_default() += 1;
+        }
+        match tls.chain_valid {
+            Some(true) => self.chain_valid += 1,
+            Some(false) => self.chain_invalid += 1,
+            None => {}
+        }
     }
 
     /// The `n` hops seen most often at a segment, most frequent first (ties by address).
@@ -39,6 +63,17 @@ impl Tally {
             let _ = writeln!(s, "{v:<22} {c:>10}");
         }
         let _ = writeln!(s, "{:<22} {:>10}", "total", self.total);
+        if !self.tls_versions.is_empty() {
+            let _ = writeln!(s, "\n{:<22} {:>10}", "TLS", "targets");
+            for (v, c) in &self.tls_versions {
+                let _ = writeln!(s, "{v:<22} {c:>10}");
+            }
+            let _ = writeln!(
+                s,
+                "certificate chain valid {} / not valid {}",
+                self.chain_valid, self.chain_invalid
+            );
+        }
         let top = self.top_hops(10);
         if !top.is_empty() {
             let _ = writeln!(s, "\nhops most often at a stripping segment:");
@@ -68,5 +103,41 @@ mod tests {
         assert_eq!(t.top_hops(1), vec![(a, 2)]);
         let text = t.render();
         assert!(text.contains("stripped") && text.contains("203.0.113.1"));
+        assert!(!text.contains("TLS"));
+    }
+
+    #[test]
+    fn tls_versions_and_chains_are_counted() {
+        let mut t = Tally::default();
+        let ok = reconmap_tls::TlsObservations {
+            version: Some("TLSv1.3".into()),
+            chain_valid: Some(false),
+            ..Default::default()
+        };
+        t.record_tls(&ok);
+        t.record_tls(&ok);
+        let old = reconmap_tls::TlsObservations {
+            failure: Some(reconmap_tls::TlsFailure {
+                step: reconmap_tls::HandshakeStep::ServerHello,
+                alert: Some("protocol_version".into()),
+                alert_sent_by: Some(reconmap_tls::Peer::Probe),
+                error: "x".into(),
+            }),
+            server_hello: Some(reconmap_tls::ServerHelloInfo {
+                version: "TLSv1.0".into(),
+                legacy_version: "TLSv1.0".into(),
+                cipher: "TLS_RSA_WITH_AES_128_CBC_SHA".into(),
+                hello_retry_request: false,
+                downgrade_sentinel: None,
+                extensions: Vec::new(),
+            }),
+            chain_valid: Some(true),
+            ..Default::default()
+        };
+        t.record_tls(&old);
+        assert_eq!(t.tls_versions.get("TLSv1.3"), Some(&2));
+        assert_eq!(t.tls_versions.get("TLSv1.0 (failed)"), Some(&1));
+        assert_eq!((t.chain_valid, t.chain_invalid), (1, 2));
+        assert!(t.render().contains("certificate chain valid 1 / not valid 2"));
     }
 }

@@ -206,6 +206,9 @@ pub async fn run(args: Args) -> Result<()> {
             .segment
             .and_then(|s| s.at.and_then(|h| h.addr).or(s.after.addr));
         tally.record(r.verdict.name(), hop);
+        if let Some(t) = &r.tls {
+            tally.record_tls(&t.observations);
+        }
         let line = report::to_json(&r).map_err(|e| SinkError(e.to_string()))?;
         match results.as_mut() {
             Some(w) => w
