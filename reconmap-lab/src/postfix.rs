@@ -279,7 +279,7 @@ mod tests {
             .filter_map(|l| l.split_once(" = "))
             .filter(|(k, _)| *k == key)
             .map(|(_, v)| v.to_owned())
-            .last()
+            .next_back()
     }
 
     #[test]
