@@ -296,6 +296,41 @@ mod tests {
     }
 
     #[test]
+    fn tls_boxes_queue_client_handshake_records_to_their_modes() {
+        let cases = [
+            (Behaviour::TlsDrop, vec!["--tls-drop"]),
+            (Behaviour::TlsReset, vec!["--tls-reset"]),
+            // TLS_RSA_WITH_AES_128_CBC_SHA: a real suite, so the ClientHello still parses.
+            (
+                Behaviour::TlsRewrite,
+                vec!["--tls-rewrite", "--tls-suite", "002f"],
+            ),
+        ];
+        for (b, mode_args) in cases {
+            for (placement, chain) in [
+                (Placement::Forward, "-A FORWARD"),
+                (Placement::Prerouting, "-t mangle -A PREROUTING"),
+            ] {
+                let plans = hop_helpers("t", 2, &hop(RouterKind::Normal, Some(b), placement))
+                    .expect("plan");
+                assert_eq!(plans.len(), 1, "{b:?}");
+                assert_eq!(plans[0].program, "reconmap-middlebox");
+                let mut want = vec!["--queue", "1"];
+                want.extend(&mode_args);
+                assert_eq!(plans[0].args, want, "{b:?}");
+                assert_eq!(
+                    rules(&plans),
+                    [format!(
+                        "{chain} -p tcp --dport 25 -m string --algo bm --hex-string |1603| \
+                         -j NFQUEUE --queue-num 1"
+                    )],
+                    "{b:?} {placement:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn nft_only_hops_need_no_helper() {
         for b in [Behaviour::Mailguard, Behaviour::EhloMask, Behaviour::Drop] {
             for r in [

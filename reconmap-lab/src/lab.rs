@@ -165,11 +165,8 @@ impl Lab {
                 lab.helpers.push(smtpd);
             }
             None => {
-                lab.postfix = Some(Postfix::start(
-                    server,
-                    &dir.join("postfix"),
-                    scenario.server.tls,
-                )?);
+                let tls = scenario.server.tls.then_some(scenario.server.tls_profile);
+                lab.postfix = Some(Postfix::start(server, &dir.join("postfix"), tls)?);
             }
         }
         Ok(lab)

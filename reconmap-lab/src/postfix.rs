@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::netns::Netns;
 use crate::LabError;
 use reconmap_core::scenario::server_text::HOSTNAME;
+use reconmap_core::scenario::TlsProfile;
 use reconmap_sys::process::{run_command, ProcessError};
 
 /// A running Postfix instance; stopped on drop.
@@ -16,8 +17,9 @@ pub struct Postfix {
 }
 
 impl Postfix {
-    /// Writes a config into `dir` (created) and starts Postfix inside `ns`.
-    pub fn start(ns: &Netns, dir: &Path, tls: bool) -> Result<Self, LabError> {
+    /// Writes a config into `dir` (created) and starts Postfix inside `ns`: STARTTLS offered
+    /// with the TLS set-up `tls` (see [`tls_settings`]), or not offered at all for `None`.
+    pub fn start(ns: &Netns, dir: &Path, tls: Option<TlsProfile>) -> Result<Self, LabError> {
         let io = |what: String| move |source| LabError::Io { what, source };
         make_queue(dir)?;
         let d = dir.display();
@@ -28,36 +30,15 @@ impl Postfix {
              smtpd_banner = $myhostname ESMTP ReconMap lab\nmessage_size_limit = 10240000\n\
              default_process_limit = 200\nsmtpd_client_connection_count_limit = 0\n\
              smtpd_client_connection_rate_limit = 0\nsmtpd_peername_lookup = no\n\
-             biff = no\nsmtpd_tls_security_level = none\n"
+             biff = no\n"
         );
-        if tls {
-            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-            run_command(
-                Command::new("openssl")
-                    .args([
-                        "req",
-                        "-x509",
-                        "-newkey",
-                        "ec",
-                        "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1",
-                        "-nodes",
-                        "-days",
-                        "30",
-                        "-subj",
-                        "/CN=mx.lab.example",
-                        "-keyout",
-                    ])
-                    .arg(&key)
-                    .arg("-out")
-                    .arg(&cert),
-            )?;
-            let _ = write!(
-                main,
-                "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n",
-                cert.display(),
-                key.display()
-            );
+        match tls {
+            Some(profile) => {
+                let (cert, key) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+                make_certificate(cert_key(profile), &cert, &key)?;
+                main.push_str(&tls_settings(profile, &cert, &key));
+            }
+            None => main.push_str("smtpd_tls_security_level = none\n"),
         }
         let main_cf = dir.join("main.cf");
         std::fs::write(&main_cf, main).map_err(io(format!("write {}", main_cf.display())))?;
@@ -104,6 +85,85 @@ impl Drop for Postfix {
     fn drop(&mut self) {
         stop(&self.dir);
     }
+}
+
+/// The server certificate in the config directory (PEM).
+pub const CERT_FILE: &str = "cert.pem";
+/// Its private key (PEM).
+pub const KEY_FILE: &str = "key.pem";
+
+/// The kind of key (and self-signed certificate) a TLS profile needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertKey {
+    /// ECDSA P-256: every ECDHE-ECDSA suite, TLS 1.0 to 1.3.
+    EcdsaP256,
+    /// RSA 2048: needed by the RSA key exchange suites (AES128-SHA, AES256-SHA).
+    Rsa2048,
+}
+
+/// The key a profile's suites need: `cbc-only` offers only RSA key exchange suites, which an
+/// ECDSA certificate cannot serve.
+pub fn cert_key(profile: TlsProfile) -> CertKey {
+    match profile {
+        TlsProfile::Modern | TlsProfile::Tls10Only => CertKey::EcdsaP256,
+        TlsProfile::CbcOnly => CertKey::Rsa2048,
+    }
+}
+
+/// The main.cf lines of a TLS profile (checked with `openssl s_client` by
+/// `tests/tests/lab_tls`, Postfix 3.7.11 with OpenSSL 3.0.19):
+/// - `modern`: Postfix's defaults (`smtpd_tls_protocols = >=TLSv1`, medium ciphers): TLS 1.3
+///   (`TLS_AES_256_GCM_SHA384` to openssl) and 1.2 (`ECDHE-ECDSA-AES256-GCM-SHA384`); TLS 1.0
+///   and 1.1 are accepted too.
+/// - `tls1.0-only`: the protocol range `>=TLSv1 <=TLSv1` and the medium cipher list at OpenSSL
+///   security level 0 (at level 1 or more OpenSSL 3 refuses TLS 1.0's SHA-1 signatures: the
+///   server then sends `internal_error`). A client offering TLS 1.2 and 1.3 only gets a
+///   `protocol_version` alert; one without `supported_versions` gets a TLS 1.0 ServerHello.
+/// - `cbc-only`: TLS 1.2 only, `AES128-SHA:AES256-SHA` (RSA key exchange, CBC, SHA-1 MAC; an RSA
+///   certificate): a client with AEAD suites only gets `handshake_failure` (no shared cipher),
+///   a TLS 1.3-only client `protocol_version`.
+pub fn tls_settings(profile: TlsProfile, cert: &Path, key: &Path) -> String {
+    let mut lines = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
+         smtpd_tls_loglevel = 1\n",
+        cert.display(),
+        key.display()
+    );
+    let (protocols, ciphers) = match profile {
+        TlsProfile::Modern => return lines,
+        TlsProfile::Tls10Only => (
+            ">=TLSv1 <=TLSv1",
+            "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:@SECLEVEL=0",
+        ),
+        TlsProfile::CbcOnly => (">=TLSv1.2 <=TLSv1.2", "AES128-SHA:AES256-SHA"),
+    };
+    let _ = write!(
+        lines,
+        "smtpd_tls_protocols = {protocols}\nsmtpd_tls_mandatory_protocols = {protocols}\n\
+         smtpd_tls_ciphers = medium\nsmtpd_tls_mandatory_ciphers = medium\n\
+         tls_medium_cipherlist = {ciphers}\n"
+    );
+    lines
+}
+
+/// A self-signed certificate for `CN=mx.lab.example` and its key.
+fn make_certificate(kind: CertKey, cert: &Path, key: &Path) -> Result<(), LabError> {
+    let key_args: &[&str] = match kind {
+        CertKey::EcdsaP256 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        CertKey::Rsa2048 => &["-newkey", "rsa:2048"],
+    };
+    run_command(
+        Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(key_args)
+            .args(["-nodes", "-days", "30", "-subj"])
+            .arg(format!("/CN={HOSTNAME}"))
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(cert),
+    )?;
+    Ok(())
 }
 
 /// Queue and data directories as /etc/postfix/postfix-files wants them: (path, owner is the
@@ -207,6 +267,66 @@ pub fn stop(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(profile: TlsProfile) -> String {
+        tls_settings(profile, Path::new("/d/cert.pem"), Path::new("/d/key.pem"))
+    }
+
+    /// The value main.cf gives `key` (the last assignment wins, as in Postfix).
+    fn value(main_cf: &str, key: &str) -> Option<String> {
+        main_cf
+            .lines()
+            .filter_map(|l| l.split_once(" = "))
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_owned())
+            .next_back()
+    }
+
+    #[test]
+    fn modern_keeps_postfix_defaults() {
+        let s = settings(TlsProfile::Modern);
+        assert_eq!(
+            value(&s, "smtpd_tls_security_level").as_deref(),
+            Some("may")
+        );
+        assert_eq!(
+            value(&s, "smtpd_tls_cert_file").as_deref(),
+            Some("/d/cert.pem")
+        );
+        for key in ["smtpd_tls_protocols", "tls_medium_cipherlist"] {
+            assert_eq!(value(&s, key), None, "{key}");
+        }
+        assert_eq!(cert_key(TlsProfile::Modern), CertKey::EcdsaP256);
+    }
+
+    #[test]
+    fn tls10_only_limits_the_range_and_lowers_the_security_level() {
+        let s = settings(TlsProfile::Tls10Only);
+        for key in ["smtpd_tls_protocols", "smtpd_tls_mandatory_protocols"] {
+            assert_eq!(value(&s, key).as_deref(), Some(">=TLSv1 <=TLSv1"), "{key}");
+        }
+        let ciphers = value(&s, "tls_medium_cipherlist").expect("cipher list");
+        assert!(ciphers.ends_with(":@SECLEVEL=0"), "{ciphers}");
+        assert_eq!(value(&s, "smtpd_tls_ciphers").as_deref(), Some("medium"));
+        assert_eq!(cert_key(TlsProfile::Tls10Only), CertKey::EcdsaP256);
+    }
+
+    #[test]
+    fn cbc_only_is_tls12_with_rsa_cbc_suites() {
+        let s = settings(TlsProfile::CbcOnly);
+        for key in ["smtpd_tls_protocols", "smtpd_tls_mandatory_protocols"] {
+            assert_eq!(
+                value(&s, key).as_deref(),
+                Some(">=TLSv1.2 <=TLSv1.2"),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            value(&s, "tls_medium_cipherlist").as_deref(),
+            Some("AES128-SHA:AES256-SHA")
+        );
+        assert_eq!(cert_key(TlsProfile::CbcOnly), CertKey::Rsa2048);
+    }
 
     #[test]
     fn banner_length_differs_from_the_tls_ready_reply() {

@@ -20,6 +20,7 @@ use reconmap_lab::boxes::{
 };
 use reconmap_lab::netns::{self, Netns};
 use reconmap_lab::postfix::Postfix;
+use reconmap_lab::scenario::TlsProfile;
 use reconmap_lab::smtp_session;
 
 /// The server's address (on its lo).
@@ -138,7 +139,12 @@ impl Chain {
         }
         if with_postfix {
             chain.postfix = Some(
-                Postfix::start(chain.server(), &chain.dir.join("postfix"), true).expect("postfix"),
+                Postfix::start(
+                    chain.server(),
+                    &chain.dir.join("postfix"),
+                    Some(TlsProfile::Modern),
+                )
+                .expect("postfix"),
             );
         }
         eprintln!("chain up in {:?}", start.elapsed());

@@ -137,4 +137,10 @@ scenario_tests! {
     short_quote_echo => "short-quote-echo",
     wide_area_ipid => "wide-area-ipid",
     mpls_core => "mpls-core",
+    tls_drop => "tls-drop",
+    tls_reset => "tls-reset",
+    tls_rewrite => "tls-rewrite",
+    tls10_only => "tls10-only",
+    tls_cbc_only => "tls-cbc-only",
+    wide_area_tls => "wide-area-tls",
 }
