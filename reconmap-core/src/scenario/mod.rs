@@ -227,7 +227,7 @@ pub enum Behaviour {
     /// Lets STARTTLS through, then answers a ClientHello segment with a RST to both ends and
     /// drops it.
     TlsReset,
-    /// Lets STARTTLS through, then rewrites the ClientHello's first cipher suite (TLS checksum
+    /// Lets STARTTLS through, then rewrites the ClientHello's first cipher suite (TCP checksum
     /// fixed): the handshake transcripts of the two ends differ, so it fails.
     TlsRewrite,
 }
@@ -254,7 +254,7 @@ pub enum Placement {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsProfile {
-    /// Postfix's defaults: TLS 1.2 and 1.3.
+    /// Postfix's defaults (TLS 1.0 to 1.3 offered; a modern client gets 1.3).
     #[default]
     Modern,
     /// TLS 1.0 only (as old MX hosts still run).
