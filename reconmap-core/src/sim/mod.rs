@@ -207,4 +207,6 @@ impl Transport for SimNet {
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 pub(crate) mod tests;
