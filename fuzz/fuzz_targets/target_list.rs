@@ -69,7 +69,10 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-#[expect(clippy::len_zero, reason = "is_empty() is what is checked against len()")]
+#[expect(
+    clippy::len_zero,
+    reason = "is_empty() is what is checked against len()"
+)]
 fn len_is_zero(list: &TargetList) -> bool {
     list.len() == 0
 }

@@ -23,6 +23,7 @@ pub const TARGETS: &[&str] = &[
     "blocklist",
     "tls_records",
     "asn_lines",
+    "engine_session",
 ];
 
 /// Seconds per target for `cargo xtask fuzz`.

@@ -38,6 +38,7 @@ pub fn write_seeds() -> Result<usize> {
         ("blocklist", blocklist()),
         ("tls_records", tls_records()?),
         ("asn_lines", asn_lines()?),
+        ("engine_session", engine_session()),
     ];
     let mut n = 0;
     for (target, seeds) in sets {
@@ -544,4 +545,114 @@ fn asn_lines() -> Result<Seeds> {
         ("names-simple", with(1, SIMPLE_NAMES.as_bytes())),
         ("names-gzip", with(1, &gzip(AS2ORG)?)),
     ]))
+}
+
+/// `engine_session` events (see the target for the encoding).
+mod script {
+    /// The server's SYN/ACK (MSS, window scale, SACK; no timestamps, so that the probes'
+    /// payload starts at byte 40), from 3 hops away (TTL 61).
+    pub fn syn_ack() -> Vec<u8> {
+        vec![2, 61, 0, 0x07]
+    }
+    /// Reply `index` of the target's dictionary, in sequence.
+    pub fn reply(index: u8) -> Vec<u8> {
+        vec![0, 0, 0, 0, 61, index]
+    }
+    /// Reply `index` with the server's FIN.
+    pub fn reply_fin(index: u8) -> Vec<u8> {
+        vec![0, 1, 0, 0, 61, index]
+    }
+    /// A RST in sequence with TTL `ttl`.
+    pub fn rst(ttl: u8) -> Vec<u8> {
+        vec![3, 0, ttl]
+    }
+    /// Time passes.
+    pub fn wait(ms: u16) -> Vec<u8> {
+        let mut v = vec![6];
+        v.extend_from_slice(&ms.to_be_bytes());
+        v
+    }
+    /// Time exceeded from router `hop` quoting the `back`-th last datagram sent, whole (548
+    /// bytes at most), with `mask` applied at byte `at` (the payload starts at 40 without
+    /// options).
+    pub fn time_exceeded(back: u8, hop: u8, at: u16, mask: u8) -> Vec<u8> {
+        let mut v = vec![4, back, 11, 0, 0];
+        v.extend_from_slice(&548u16.to_be_bytes());
+        v.extend_from_slice(&at.to_be_bytes());
+        v.push(mask);
+        v.push(hop);
+        v
+    }
+}
+
+/// Dictionary indexes of the target's SMTP replies.
+const BANNER: u8 = 0;
+const EHLO: u8 = 1;
+const READY: u8 = 2;
+const UNRECOGNIZED: u8 = 3;
+const ECHO_X: u8 = 4;
+const PIX_BANNER: u8 = 7;
+const EHLO_MASKED: u8 = 8;
+
+fn session(events: &[Vec<u8>]) -> Vec<u8> {
+    events.concat()
+}
+
+/// The sweep's answers from hops 1-5: the last five datagrams sent are its probes (TTL 5
+/// last); from hop `rewritten_from` on they quote `XXXXXXXX`.
+fn sweep_answers(rewritten_from: u8) -> Vec<Vec<u8>> {
+    (0..5u8)
+        .map(|back| {
+            let hop = 5 - back;
+            let mask = if hop >= rewritten_from {
+                b'S' ^ b'X'
+            } else {
+                0
+            };
+            script::time_exceeded(back, hop, 40, mask)
+        })
+        .collect()
+}
+
+fn engine_session() -> Seeds {
+    use script::*;
+    let greeting = |banner: u8, ehlo: u8| {
+        vec![
+            syn_ack(),
+            wait(5),
+            reply(banner),
+            wait(5),
+            reply(ehlo),
+            wait(5),
+        ]
+    };
+    let mut clean = greeting(BANNER, EHLO);
+    clean.extend(sweep_answers(u8::MAX));
+    clean.extend([wait(5), reply(READY), wait(3000)]);
+    let mut mailguard = greeting(PIX_BANNER, EHLO_MASKED);
+    mailguard.extend(sweep_answers(3));
+    mailguard.extend([
+        wait(5),
+        reply(UNRECOGNIZED),
+        wait(100),
+        reply_fin(5),
+        wait(3000),
+    ]);
+    let mut echo = greeting(BANNER, EHLO);
+    echo.extend(sweep_answers(u8::MAX));
+    echo.extend([wait(5), reply_fin(ECHO_X), wait(3000)]);
+    let mut reset = greeting(BANNER, EHLO);
+    reset.extend(sweep_answers(u8::MAX));
+    reset.extend([wait(5), rst(62), wait(6000)]);
+    let mut dropped = greeting(BANNER, EHLO);
+    dropped.extend(sweep_answers(u8::MAX));
+    dropped.push(wait(20_000));
+    named(vec![
+        ("clean", session(&clean)),
+        ("mailguard", session(&mailguard)),
+        ("echo-and-fin", session(&echo)),
+        ("injected-reset", session(&reset)),
+        ("dropped", session(&dropped)),
+        ("no-answer", session(&[wait(20_000)])),
+    ])
 }

@@ -39,6 +39,11 @@ pub struct ProbeConfig {
     /// panics on its first captured packet. Never set outside tests.
     #[doc(hidden)]
     pub fault_panic_target: Option<std::net::SocketAddrV4>,
+    /// Fault injection for tests of the engine's guard against a session whose timer never
+    /// advances: the session of this target always asks to be woken at its start. Never set
+    /// outside tests.
+    #[doc(hidden)]
+    pub fault_stuck_timer_target: Option<std::net::SocketAddrV4>,
 }
 
 impl Default for ProbeConfig {
@@ -59,6 +64,7 @@ impl Default for ProbeConfig {
             banner_nudge: Duration::from_secs(3),
             banner_nudges: 3,
             fault_panic_target: None,
+            fault_stuck_timer_target: None,
         }
     }
 }
