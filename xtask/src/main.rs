@@ -35,8 +35,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Everything: format and lint checks, unit tests, eBPF tests (BPF_PROG_TEST_RUN) and the
-    /// privileged end-to-end tests in lab namespaces. Needs root.
+    /// Everything: format and lint checks, unit tests, eBPF tests (BPF_PROG_TEST_RUN), the
+    /// privileged end-to-end tests in lab namespaces, then every fuzz target for a few seconds.
+    /// Needs root.
     Test {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
