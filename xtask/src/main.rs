@@ -9,6 +9,8 @@ use std::process::ExitCode;
 mod bench;
 mod build;
 mod demo;
+mod fuzz;
+mod fuzz_seeds;
 mod lab;
 mod setup;
 mod test;
@@ -23,7 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Install what is missing (nightly rust-src, bpf-linker, Debian packages); idempotent.
+    /// Install what is missing (nightly rust-src, bpf-linker, cargo-fuzz, Debian packages);
+    /// idempotent.
     Setup,
     /// Build the `reconmap` binary (eBPF object embedded) in release mode.
     Build,
@@ -32,12 +35,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Everything: format and lint checks, unit tests, eBPF tests (BPF_PROG_TEST_RUN) and the
-    /// privileged end-to-end tests in lab namespaces. Needs root.
+    /// Everything: format and lint checks, unit tests, eBPF tests (BPF_PROG_TEST_RUN), the
+    /// privileged end-to-end tests in lab namespaces, then every fuzz target for a few seconds.
+    /// Needs root.
     Test {
         /// Skip `cargo fmt --check` and clippy.
         #[arg(long)]
         no_lint: bool,
+        /// Skip the fuzz stage.
+        #[arg(long)]
+        no_fuzz: bool,
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -46,6 +53,21 @@ enum Cmd {
     Demo {
         /// Only these scenarios (default: a representative set).
         scenarios: Vec<String>,
+    },
+    /// Build the cargo-fuzz targets in fuzz/ (nightly, AddressSanitizer) and run each for a
+    /// while, two at a time; a crash or a failed property fails the command.
+    Fuzz {
+        /// Only this target (default: every target).
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS)]
+        seconds: u64,
+        /// Targets run at once (default: the number of CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Rewrite the seed corpora in fuzz/corpus/ from real bytes instead of fuzzing.
+        #[arg(long)]
+        write_seeds: bool,
     },
     /// Lab management: network namespaces with routers, middleboxes and a real Postfix.
     Lab {
@@ -82,9 +104,30 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             let bin = build::build_release()?;
             build::exec_reconmap(&bin, &args)
         }
-        Cmd::Test { no_lint, args } => {
+        Cmd::Test {
+            no_lint,
+            no_fuzz,
+            args,
+        } => {
             setup::run_setup()?;
-            test::run_tests(!no_lint, &args)
+            test::run_tests(!no_lint, !no_fuzz, &args)
+        }
+        Cmd::Fuzz {
+            write_seeds: true, ..
+        } => {
+            let n = fuzz_seeds::write_seeds()?;
+            eprintln!("fuzz: wrote {n} seed files under fuzz/corpus/");
+            Ok(())
+        }
+        Cmd::Fuzz {
+            target,
+            seconds,
+            jobs,
+            write_seeds: false,
+        } => {
+            setup::run_setup()?;
+            let targets = fuzz::select(target.as_deref())?;
+            fuzz::run_fuzz(&targets, seconds, jobs.unwrap_or_else(fuzz::default_jobs))
         }
         Cmd::Demo { scenarios } => {
             setup::run_setup()?;

@@ -4,7 +4,8 @@
 //! a failure names the step. Steps:
 //! 1. the nightly toolchain with `rust-src` (the eBPF crate is built with `-Z build-std=core`);
 //! 2. `bpf-linker` built against the LLVM that ships inside rustc (no system LLVM needed);
-//! 3. the Debian packages the lab and the tests use (Postfix, nftables, iptables, ...).
+//! 3. `cargo-fuzz` (the fuzz targets in `fuzz/` run on nightly with libFuzzer);
+//! 4. the Debian packages the lab and the tests use (Postfix, nftables, iptables, ...).
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +31,7 @@ const NIGHTLY: &str = "nightly";
 pub fn run_setup() -> Result<()> {
     step("nightly toolchain + rust-src", ensure_rust_src)?;
     step("bpf-linker (against rustc's LLVM)", ensure_bpf_linker)?;
+    step("cargo-fuzz", ensure_cargo_fuzz)?;
     step("Debian packages", ensure_apt_packages)?;
     eprintln!("setup: done");
     Ok(())
@@ -140,6 +142,30 @@ fn ensure_bpf_linker() -> Result<()> {
     crate::util::run_inherit(&mut cmd)?;
     if !bpf_linker_works() {
         bail!("bpf-linker was built but `bpf-linker --version` does not run");
+    }
+    Ok(())
+}
+
+fn cargo_fuzz_works() -> bool {
+    // As `cargo xtask fuzz` calls it: through rustup's cargo, on nightly.
+    status_ok(
+        Command::new("cargo")
+            .args([&format!("+{NIGHTLY}"), "fuzz", "--version"])
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTC")
+            .env_remove("CARGO"),
+    )
+}
+
+fn ensure_cargo_fuzz() -> Result<()> {
+    if cargo_fuzz_works() {
+        eprintln!("setup:   cargo-fuzz already installed and runs");
+        return Ok(());
+    }
+    eprintln!("setup:   cargo install cargo-fuzz --locked (a few minutes)");
+    crate::util::run_inherit(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))?;
+    if !cargo_fuzz_works() {
+        bail!("cargo-fuzz was installed but `cargo +{NIGHTLY} fuzz --version` does not run");
     }
     Ok(())
 }

@@ -4,12 +4,21 @@ use std::time::Instant;
 
 use crate::util::{cargo, require_root, run_inherit};
 
-pub fn run_tests(lint: bool, extra: &[String]) -> Result<()> {
+pub fn run_tests(lint: bool, fuzz: bool, extra: &[String]) -> Result<()> {
     require_root("the test suite (eBPF, namespaces, raw sockets)")?;
     let started = Instant::now();
     if lint {
         stage("cargo fmt --check", || {
             run_inherit(cargo().args(["fmt", "--all", "--", "--check"]))
+        })?;
+        stage("cargo fmt --check (fuzz targets)", || {
+            run_inherit(cargo().args([
+                "fmt",
+                "--manifest-path",
+                "fuzz/Cargo.toml",
+                "--",
+                "--check",
+            ]))
         })?;
         stage("cargo clippy -D warnings", || {
             run_inherit(cargo().args([
@@ -39,6 +48,13 @@ pub fn run_tests(lint: bool, extra: &[String]) -> Result<()> {
             run_inherit(&mut cmd)
         },
     )?;
+    if fuzz {
+        let seconds = crate::fuzz::TEST_SECONDS;
+        stage(
+            &format!("fuzz targets (ASan build, {seconds} s each)"),
+            || crate::fuzz::run_fuzz(crate::fuzz::TARGETS, seconds, crate::fuzz::default_jobs()),
+        )?;
+    }
     eprintln!("test: all passed in {:.0?}", started.elapsed());
     Ok(())
 }

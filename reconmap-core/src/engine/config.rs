@@ -55,6 +55,11 @@ pub struct ProbeConfig {
     /// panics on its first captured packet. Never set outside tests.
     #[doc(hidden)]
     pub fault_panic_target: Option<std::net::SocketAddrV4>,
+    /// Fault injection for tests of the engine's guard against a session whose timer never
+    /// advances: the session of this target always asks to be woken at its start. Never set
+    /// outside tests.
+    #[doc(hidden)]
+    pub fault_stuck_timer_target: Option<std::net::SocketAddrV4>,
 }
 
 impl Default for ProbeConfig {
@@ -84,6 +89,7 @@ impl Default for ProbeConfig {
             sni: None,
             tls_sweep: true,
             fault_panic_target: None,
+            fault_stuck_timer_target: None,
         }
     }
 }

@@ -277,13 +277,16 @@ impl ProbeSession {
                     }
                 }
                 if !matched && self.connect.is_none() && icmp.kind.is_unreachable() {
-                    // An unreachable answered our SYN.
+                    // An unreachable answered our SYN: that is the outcome. The connection
+                    // attempt ends here too (no more SYNs, a late SYN/ACK is ignored), so the
+                    // session cannot go on talking after it decided to stop.
                     self.connect = Some(ConnectOutcome::Unreachable);
                     self.errors.push(format!(
                         "ICMP {} from {} during the handshake",
                         icmp.kind, icmp.from
                     ));
                     self.finish_talking(at);
+                    self.abort(at);
                 }
             }
         }
@@ -369,6 +372,9 @@ impl ProbeSession {
         if self.phase == Phase::Done {
             return None;
         }
+        if self.cfg.fault_stuck_timer_target == Some(self.flow.remote) {
+            return Some(self.started);
+        }
         let session_end = self.started + self.cfg.session_timeout;
         [
             self.tcp.poll_at(),
@@ -379,7 +385,9 @@ impl ProbeSession {
                 .as_ref()
                 .and_then(InterceptCheckState::poll_at),
             self.starttls_deadline(),
-            self.close_deadline,
+            // Only while closing: a deadline that nothing acts on would wake the session
+            // forever.
+            self.close_deadline.filter(|_| self.phase == Phase::Closing),
             Some(session_end),
         ]
         .into_iter()
@@ -596,6 +604,10 @@ impl ProbeSession {
     /// Queues STARTTLS in TCP, takes the segment TCP would send as the sweep's template, and
     /// sends the TTL 1..=limit copies instead of the ordinary one.
     fn start_sweep(&mut self, now: Instant, bytes: &[u8]) {
+        if self.phase != Phase::Talking {
+            // The session already decided to stop (closing or done): never back to sweeping.
+            return;
+        }
         // Hold TCP's own (re)transmission of the data while the sweep's copies are out.
         let hold_until = now + self.cfg.starttls_timeout;
         self.tcp.hold_retransmit(hold_until);

@@ -217,4 +217,6 @@ impl Transport for SimNet {
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 pub(crate) mod tests;

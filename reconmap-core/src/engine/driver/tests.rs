@@ -290,3 +290,175 @@ fn absurd_timeouts_do_not_panic_a_run() {
     assert_eq!(r.evidence.len(), 1);
     assert_eq!(decide(&r.evidence[0]).verdict, Verdict::Clean);
 }
+
+/// A network whose arrivals the test writes; keeps what the engine sent.
+struct ScriptedNet {
+    now: Instant,
+    sent: Vec<Vec<u8>>,
+    inbox: Vec<crate::engine::Arrival>,
+}
+
+impl Transport for ScriptedNet {
+    fn register(&mut self, _flow: FlowAddrs) -> Result<(), crate::engine::TransportError> {
+        Ok(())
+    }
+    fn unregister(&mut self, _flow: FlowAddrs) {}
+    fn send(&mut self, d: &[u8], _dst: Ipv4Addr) -> Result<(), crate::engine::TransportError> {
+        self.sent.push(d.to_vec());
+        Ok(())
+    }
+    fn recv(&mut self, out: &mut Vec<crate::engine::Arrival>, max: usize) -> usize {
+        let n = self.inbox.len().min(max);
+        out.extend(self.inbox.drain(..n));
+        n
+    }
+    fn capacity(&self) -> usize {
+        4
+    }
+    fn now(&self) -> Instant {
+        self.now
+    }
+}
+
+#[test]
+fn a_handshake_answered_by_an_unreachable_ends_even_if_a_syn_ack_follows() {
+    // Found by the engine_session fuzz target: an ICMP unreachable quoting the SYN closed the
+    // session while TCP kept its SYN going; the SYN/ACK that followed revived SMTP, STARTTLS
+    // moved the closing session back to sweeping with its close deadline past, and
+    // `on_timers` rescheduled that deadline forever: the whole engine hung.
+    use reconmap_wire::{
+        build_ipv4_tcp, parse_captured, Captured, IpId, IpParams, SeqNumber, TcpFlags, TcpSegment,
+        TimeToLive,
+    };
+    let target = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 25), 25);
+    let start = Instant::now();
+    let mut net = ScriptedNet {
+        now: start,
+        sent: Vec::new(),
+        inbox: Vec::new(),
+    };
+    let mut engine = Engine::new(
+        Arc::new(ProbeConfig::default()),
+        RunPlan::default(),
+        Ipv4Addr::new(198, 51, 100, 1),
+        PortAllocator::new(PortRange::default(), HashSet::new()),
+        1,
+        start,
+    );
+    let mut records = Vec::new();
+    let mut sink = |e: Evidence, _: &RunStats| -> Result<(), SinkError> {
+        records.push(e);
+        Ok(())
+    };
+    let mut targets = std::iter::once(Target { addr: target });
+    engine
+        .admit(start, &mut targets, &mut net, &mut sink)
+        .expect("admit");
+    engine.flush(start, &mut net);
+    let syn = net.sent.first().cloned().expect("a SYN");
+    let Ok(Captured::Tcp(s)) = parse_captured(&syn) else {
+        panic!("the SYN parses")
+    };
+    let flow = FlowAddrs {
+        local: s.src,
+        remote: s.dst,
+    };
+    let server = FlowAddrs {
+        local: flow.remote,
+        remote: flow.local,
+    };
+    // 1. Port unreachable quoting the SYN, from a router.
+    let icmp = crate::scenario::forge::ip_datagram(
+        Ipv4Addr::new(203, 0, 113, 1),
+        *flow.local.ip(),
+        1,
+        &[[3u8, 3, 0, 0, 0, 0, 0, 0].as_slice(), &syn].concat(),
+    )
+    .expect("icmp");
+    // 2. Then the server's SYN/ACK and its banner, EHLO reply all the same.
+    let isn = 5000u32;
+    let seg = |seq: u32, syn: bool, payload: &'static [u8]| TcpSegment {
+        seq: SeqNumber(seq),
+        ack: s.segment.seq + 1,
+        flags: TcpFlags {
+            syn,
+            ack: true,
+            psh: !payload.is_empty(),
+            ..TcpFlags::default()
+        },
+        window: 65535,
+        payload: payload.into(),
+        ..TcpSegment::default()
+    };
+    let banner: &[u8] = b"220 mx ESMTP\r\n";
+    let ehlo: &[u8] = b"250-mx\r\n250 STARTTLS\r\n";
+    let params = IpParams::new(TimeToLive(61), IpId(0));
+    let packets = [
+        icmp,
+        build_ipv4_tcp(&server, &params, &seg(isn, true, b"")).expect("syn/ack"),
+        build_ipv4_tcp(&server, &params, &seg(isn + 1, false, banner)).expect("banner"),
+        build_ipv4_tcp(&server, &params, &seg(isn + 15, false, ehlo)).expect("ehlo"),
+    ];
+    for (i, data) in packets.into_iter().enumerate() {
+        net.now = start + Duration::from_millis(10 * (i as u64 + 1));
+        net.inbox.push(crate::engine::Arrival { at: net.now, data });
+        let mut arrivals = Vec::new();
+        net.recv(&mut arrivals, usize::MAX);
+        engine
+            .on_arrivals(&mut arrivals, &mut sink)
+            .expect("arrivals");
+        engine.on_timers(net.now, &mut sink).expect("timers");
+        engine.flush(net.now, &mut net);
+    }
+    // Nothing else comes: the engine must finish by its timers, each of which moves time on.
+    let mut rounds = 0;
+    while !engine.is_finished(false) {
+        let t = engine.poll_at(net.now).expect("a timer while not finished");
+        assert!(t >= net.now || rounds == 0, "a timer in the past: {t:?}");
+        net.now = net.now.max(t);
+        engine.on_timers(net.now, &mut sink).expect("timers");
+        engine.flush(net.now, &mut net);
+        rounds += 1;
+        assert!(rounds < 1000, "the engine does not finish");
+    }
+    assert_eq!(records.len(), 1);
+    let d = decide(&records[0]);
+    assert_eq!(d.verdict, Verdict::Unreachable, "{d:?}");
+    assert!(
+        !records[0].smtp.starttls_sent,
+        "no STARTTLS after giving up"
+    );
+}
+
+#[test]
+fn a_session_whose_timer_never_advances_is_ended_and_the_run_goes_on() {
+    // The guard behind the fix above: a session that keeps asking to be woken in the past is
+    // an internal error of that session, not a hang of the engine.
+    let s = Scenario::builtin("many").expect("many");
+    let targets = targets_of(&s, 6);
+    let victim = targets[2].addr;
+    let cfg = ProbeConfig {
+        fault_stuck_timer_target: Some(victim),
+        ..ProbeConfig::default()
+    };
+    let r = run_with(
+        "many",
+        Some(targets),
+        plan(3, None),
+        1024,
+        PortRange::default(),
+        cfg,
+        &[],
+    );
+    assert_eq!(r.evidence.len(), 6);
+    assert_eq!(r.stats.internal_errors, 1, "{:?}", r.stats);
+    for e in &r.evidence {
+        if e.target == victim {
+            let d = decide(e);
+            assert_eq!(d.rule, "internal_error");
+            assert!(d.reason.contains("does not advance"), "{}", d.reason);
+        } else {
+            truth_holds(&s, e);
+        }
+    }
+}

@@ -3,11 +3,19 @@ use super::{guarded, Engine, EngineError, Sink, StopLevel};
 use crate::engine::transport::Transport;
 use reconmap_wire::FlowAddrs;
 use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::time::Instant;
+
+/// Most runs of one session's timer in one [`Engine::on_timers`] call. A session that keeps
+/// asking to be woken at or before `now` without moving on (a bug) would otherwise hold the
+/// loop, and with it every session of the run, forever; past this it is ended as an internal
+/// error, like a panic.
+const MAX_TIMER_RUNS: u32 = 64;
 
 impl Engine {
     /// Runs every session timer that is due at `now`.
     pub fn on_timers(&mut self, now: Instant, sink: &mut impl Sink) -> Result<(), EngineError> {
+        let mut runs: HashMap<FlowAddrs, u32> = HashMap::new();
         while let Some(Reverse((t, flow))) = self.timers.peek().copied() {
             if t > now {
                 break;
@@ -21,6 +29,16 @@ impl Engine {
                 continue;
             }
             a.scheduled = None;
+            let n = runs.entry(flow).or_default();
+            *n += 1;
+            if *n > MAX_TIMER_RUNS {
+                let why = format!("its timer does not advance (due {:?} ago)", now - t);
+                self.fail(flow, now, &why, sink)?;
+                continue;
+            }
+            let Some(a) = self.active.get_mut(&flow) else {
+                continue;
+            };
             if let Err(panic) = guarded(|| a.session.on_timer(now)) {
                 self.fail(flow, now, &panic, sink)?;
                 continue;
