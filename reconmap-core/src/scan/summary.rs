@@ -138,6 +138,8 @@ mod tests {
         assert_eq!(t.tls_versions.get("TLSv1.3"), Some(&2));
         assert_eq!(t.tls_versions.get("TLSv1.0 (failed)"), Some(&1));
         assert_eq!((t.chain_valid, t.chain_invalid), (1, 2));
-        assert!(t.render().contains("certificate chain valid 1 / not valid 2"));
+        assert!(t
+            .render()
+            .contains("certificate chain valid 1 / not valid 2"));
     }
 }

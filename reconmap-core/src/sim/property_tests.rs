@@ -25,7 +25,7 @@ use crate::report::{render_table, to_csv_row, to_json, HopPayload, Report};
 use crate::scan::Cidr;
 use crate::scenario::{
     Behaviour, Expected, ForgeMode, ForgeSpec, HopSpec, HostileBehaviour, HostileSpec, LinkSpec,
-    MiddleboxSpec, Placement, RouterKind, Scenario, ServerSpec,
+    MiddleboxSpec, Placement, RouterKind, Scenario, ServerSpec, TlsProfile,
 };
 use crate::sim::{run, SimNet};
 use crate::verdict::Verdict;
@@ -36,17 +36,30 @@ use std::sync::Arc;
 
 /// Every router kind, behaviour, mode and placement. The `match`es below stop compiling when
 /// a variant is added, so that it is added here too.
-const ROUTERS: [RouterKind; 4] = [
+const ROUTERS: [RouterKind; 5] = [
     RouterKind::Normal,
     RouterKind::Silent,
     RouterKind::ShortQuote,
+    RouterKind::Rfc792Quote,
     RouterKind::Nat,
 ];
-const BOXES: [Behaviour; 4] = [
+const BOXES: [Behaviour; 11] = [
     Behaviour::Mailguard,
     Behaviour::EhloMask,
     Behaviour::Drop,
     Behaviour::Reset,
+    Behaviour::RewriteIpId,
+    Behaviour::SeqRandomise,
+    Behaviour::Proxy,
+    Behaviour::ProxyPass,
+    Behaviour::TlsDrop,
+    Behaviour::TlsReset,
+    Behaviour::TlsRewrite,
+];
+const PROFILES: [TlsProfile; 3] = [
+    TlsProfile::Modern,
+    TlsProfile::Tls10Only,
+    TlsProfile::CbcOnly,
 ];
 const PLACEMENTS: [Placement; 2] = [Placement::Forward, Placement::Prerouting];
 const FORGES: [ForgeMode; 6] = [
@@ -81,12 +94,31 @@ const HOSTILE: [HostileBehaviour; 17] = [
 fn the_generators_know_every_variant() {
     for r in ROUTERS {
         match r {
-            RouterKind::Normal | RouterKind::Silent | RouterKind::ShortQuote | RouterKind::Nat => {}
+            RouterKind::Normal
+            | RouterKind::Silent
+            | RouterKind::ShortQuote
+            | RouterKind::Rfc792Quote
+            | RouterKind::Nat => {}
         }
     }
     for b in BOXES {
         match b {
-            Behaviour::Mailguard | Behaviour::EhloMask | Behaviour::Drop | Behaviour::Reset => {}
+            Behaviour::Mailguard
+            | Behaviour::EhloMask
+            | Behaviour::Drop
+            | Behaviour::Reset
+            | Behaviour::RewriteIpId
+            | Behaviour::SeqRandomise
+            | Behaviour::Proxy
+            | Behaviour::ProxyPass
+            | Behaviour::TlsDrop
+            | Behaviour::TlsReset
+            | Behaviour::TlsRewrite => {}
+        }
+    }
+    for t in PROFILES {
+        match t {
+            TlsProfile::Modern | TlsProfile::Tls10Only | TlsProfile::CbcOnly => {}
         }
     }
     for p in PLACEMENTS {
@@ -143,12 +175,27 @@ fn hop() -> impl Strategy<Value = HopSpec> {
         from: Ipv4Addr::new(203, 0, 113, host),
         count,
     });
-    (0..ROUTERS.len(), proptest::option::weighted(0.2, forge)).prop_map(|(r, forge)| HopSpec {
-        router: ROUTERS[r],
-        middlebox: None,
-        icmp_ratelimit: false,
-        forge,
-    })
+    let quote =
+        proptest::option::weighted(0.15, prop_oneof![Just(28u16), Just(40), Just(48), Just(64)]);
+    let lsr = proptest::option::weighted(0.1, Just(vec![16004u32, 24001]));
+    (
+        0..ROUTERS.len(),
+        proptest::option::weighted(0.2, forge),
+        quote,
+        lsr,
+    )
+        .prop_map(|(r, forge, quote, lsr)| {
+            let router = ROUTERS[r];
+            let plain = matches!(router, RouterKind::Normal | RouterKind::Nat);
+            HopSpec {
+                router,
+                middlebox: None,
+                icmp_ratelimit: false,
+                forge,
+                quote_bytes: quote.filter(|_| plain),
+                mpls_labels: lsr.unwrap_or_default(),
+            }
+        })
 }
 
 fn server() -> impl Strategy<Value = ServerSpec> {
@@ -161,13 +208,15 @@ fn server() -> impl Strategy<Value = ServerSpec> {
             delay_ms,
         });
     prop_oneof![
-        any::<bool>().prop_map(|tls| ServerSpec {
+        (any::<bool>(), 0..PROFILES.len()).prop_map(|(tls, p)| ServerSpec {
             tls,
+            tls_profile: PROFILES[p],
             anyip: Some(anyip()),
             hostile: None,
         }),
         hostile.prop_map(|h| ServerSpec {
             tls: true,
+            tls_profile: TlsProfile::Modern,
             anyip: Some(anyip()),
             hostile: Some(h),
         }),
@@ -208,6 +257,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     verdict: Verdict::Clean,
                     segment_after: None,
                     segment_at: None,
+                    ip_id_rewritten_from: None,
+                    candidate_hops: None,
                 },
                 expect_outside: None,
             }
@@ -236,7 +287,7 @@ fn simulate(scenario: &Scenario, targets: &[SocketAddrV4], seed: u64) -> (Vec<Ev
     let stats = run(
         &mut engine,
         &mut net,
-        targets.iter().map(|&addr| Target { addr }),
+        targets.iter().map(|&addr| Target::addr(addr)),
         &[],
         &mut sink,
     )
@@ -244,20 +295,49 @@ fn simulate(scenario: &Scenario, targets: &[SocketAddrV4], seed: u64) -> (Vec<Ev
     (out, stats)
 }
 
-/// The verdict a lossless path without forged ICMP to Postfix with TLS must give.
+/// The verdict a lossless path without forged ICMP to the lab's Postfix must give.
 fn certain_truth(s: &Scenario) -> Option<Verdict> {
     let forged = s.hops.iter().any(|h| h.forge.is_some());
     if forged || s.link.loss_percent > 0.0 || s.server.hostile.is_some() {
         return None;
     }
-    let the_box = s.hops.iter().find_map(|h| h.middlebox.as_ref());
-    match (the_box.map(|m| m.behaviour), s.server.tls) {
-        (None, true) => Some(Verdict::Clean),
-        (None, false) => Some(Verdict::NotOffered),
-        (Some(Behaviour::Mailguard), true) => Some(Verdict::Stripped),
-        (Some(Behaviour::EhloMask), true) => Some(Verdict::AdvertisementMasked),
-        (Some(Behaviour::Drop | Behaviour::Reset), true) => Some(Verdict::Blocked),
-        (Some(_), false) => None,
+    let at = s.hops.iter().position(|h| h.middlebox.is_some());
+    let the_box = at
+        .and_then(|i| s.hops.get(i))
+        .and_then(|h| h.middlebox.as_ref());
+    // What the server says with nothing in the way.
+    let server = match (s.server.tls, s.server.tls_profile) {
+        (false, _) => Verdict::NotOffered,
+        (true, TlsProfile::Modern) => Verdict::Clean,
+        (true, _) => Verdict::TlsFailed,
+    };
+    let Some(b) = the_box else {
+        return Some(server);
+    };
+    let modern = s.server.tls && s.server.tls_profile == TlsProfile::Modern;
+    match b.behaviour {
+        // Header boxes change nothing the verdict reads.
+        Behaviour::RewriteIpId | Behaviour::SeqRandomise => Some(server),
+        // Shown only where the router the proxy runs on answers Time Exceeded for the alt
+        // port's SYN (a silent one hides it).
+        Behaviour::Proxy | Behaviour::ProxyPass => {
+            let router = at.and_then(|i| s.hops.get(i)).map(|h| h.router);
+            (router != Some(RouterKind::Silent)).then_some(Verdict::Intercepted)
+        }
+        // STARTTLS is sent even when not advertised: dropping or resetting it shows.
+        Behaviour::Drop | Behaviour::Reset => Some(Verdict::Blocked),
+        // Without STARTTLS offered there is nothing else to tamper with (the rewritten command
+        // is only seen where a quote after the box shows it).
+        _ if !s.server.tls => match b.behaviour {
+            Behaviour::Mailguard => None,
+            _ => Some(Verdict::NotOffered),
+        },
+        Behaviour::Mailguard => Some(Verdict::Stripped),
+        Behaviour::EhloMask => Some(Verdict::AdvertisementMasked),
+        Behaviour::TlsDrop | Behaviour::TlsReset => Some(Verdict::TlsBlocked),
+        // A server that refuses our versions or ciphers may do so before anything shows the
+        // change (when no hop after the box quotes the ClientHello).
+        Behaviour::TlsRewrite => modern.then_some(Verdict::TlsTampered),
     }
 }
 
@@ -281,6 +361,10 @@ fn check_record(s: &Scenario, e: &Evidence) -> Result<(), TestCaseError> {
     match r.verdict {
         Verdict::Clean => {
             prop_assert_eq!(code, Some(220), "clean without 220: {:#?}", r);
+            let tls_ok = r.tls.as_ref().is_some_and(|t| {
+                t.observations.failure.is_none() && t.observations.version.is_some()
+            });
+            prop_assert!(tls_ok, "clean without a completed TLS handshake: {:#?}", r);
             prop_assert!(
                 !r.hops.iter().any(|h| h.payload == HopPayload::Modified),
                 "clean with a modified quote: {:#?}",

@@ -343,35 +343,33 @@ pub static RULES: &[Rule] = &[
         },
     },
     Rule {
-        id: "tls_failed_at_server",
-        verdict: Verdict::TlsFailed,
-        doc: "STARTTLS was accepted and the ClientHello reached the server unchanged, but the handshake failed there (an alert, no common version or cipher, a reset with the server's own IP TTL, a close without a TLS answer): a server problem, not tampering; `reason` names what the server offered or said.",
+        id: "tls_transcript_mismatch",
+        verdict: Verdict::TlsTampered,
+        doc: "STARTTLS was accepted and the server answered the ClientHello, but the handshake failed on a transcript mismatch (a message that does not decrypt or verify: bad_record_mac, decrypt_error): the two ends saw different handshake messages, so something between them changed one; `after` is the last hop that saw the ClientHello as sent (`at` null).",
         check: |f| {
             let t = f.tls.as_ref()?;
-            if t.established || !(t.server_answered || t.server_reset || t.server_closed) {
+            if t.established || !t.server_answered {
                 return None;
             }
-            found(None, format!("the TLS handshake failed at the server: {}", server_offer(t)))
-        },
-    },
-    Rule {
-        id: "tls_no_answer",
-        verdict: Verdict::Inconclusive,
-        doc: "STARTTLS was accepted and the ClientHello acknowledged, but no TLS answer came (a silent server, or a box dropping the server's answer): not evidence either way.",
-        check: |f| {
-            let t = f.tls.as_ref()?;
-            if t.established {
+            let fl = t.evidence.observations.failure.as_ref()?;
+            let by_alert = fl
+                .alert
+                .as_deref()
+                .is_some_and(|a| matches!(a, "bad_record_mac" | "decrypt_error"));
+            let by_error = fl.error.to_ascii_lowercase().contains("decrypt");
+            if !(by_alert || by_error) || fl.step < reconmap_tls::HandshakeStep::ServerHello {
                 return None;
             }
-            let why = t
-                .evidence
-                .observations
-                .failure
-                .as_ref()
-                .map_or("no answer".to_string(), |fl| fl.error.clone());
             found(
-                None,
-                format!("STARTTLS was accepted and the ClientHello acknowledged, but the server never answered in TLS ({why})"),
+                Some(Segment {
+                    after: t.last_intact,
+                    at: None,
+                }),
+                format!(
+                    "the TLS handshake failed on a transcript mismatch ({}): the two ends saw different handshake messages, changed after hop {}",
+                    fl.alert.as_deref().unwrap_or(&fl.error),
+                    t.last_intact.ttl
+                ),
             )
         },
     },
@@ -408,6 +406,39 @@ pub static RULES: &[Rule] = &[
                 ));
             }
             found(None, why)
+        },
+    },
+    Rule {
+        id: "tls_failed_at_server",
+        verdict: Verdict::TlsFailed,
+        doc: "STARTTLS was accepted and the ClientHello reached the server unchanged, but the handshake failed there (an alert, no common version or cipher, a reset with the server's own IP TTL, a close without a TLS answer): a server problem, not tampering; `reason` names what the server offered or said.",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            if t.established || !(t.server_answered || t.server_reset || t.server_closed) {
+                return None;
+            }
+            found(None, format!("the TLS handshake failed at the server: {}", server_offer(t)))
+        },
+    },
+    Rule {
+        id: "tls_no_answer",
+        verdict: Verdict::Inconclusive,
+        doc: "STARTTLS was accepted and the ClientHello acknowledged, but no TLS answer came (a silent server, or a box dropping the server's answer): not evidence either way.",
+        check: |f| {
+            let t = f.tls.as_ref()?;
+            if t.established {
+                return None;
+            }
+            let why = t
+                .evidence
+                .observations
+                .failure
+                .as_ref()
+                .map_or("no answer".to_string(), |fl| fl.error.clone());
+            found(
+                None,
+                format!("STARTTLS was accepted and the ClientHello acknowledged, but the server never answered in TLS ({why})"),
+            )
         },
     },
     Rule {

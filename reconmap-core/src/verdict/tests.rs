@@ -583,3 +583,22 @@ fn an_acknowledged_client_hello_without_answer_is_inconclusive() {
         (Verdict::Inconclusive, "tls_no_answer")
     );
 }
+
+#[test]
+fn a_transcript_mismatch_is_tampering_even_with_every_quote_intact() {
+    let mut t = tls_evidence(vec![intact(1), intact(2), intact(3)]);
+    t.server_spoke = true;
+    t.hello_acked = true;
+    t.observations.failure = Some(reconmap_tls::TlsFailure {
+        step: reconmap_tls::HandshakeStep::ServerHello,
+        alert: None,
+        alert_sent_by: None,
+        error: "cannot decrypt peer's message".into(),
+    });
+    let d = with_tls(t, Vec::new());
+    assert_eq!(
+        (d.verdict, d.rule),
+        (Verdict::TlsTampered, "tls_transcript_mismatch")
+    );
+    assert_eq!(ttls(&d.segment), (Some(3), None));
+}

@@ -78,7 +78,11 @@ fn bench(name: &str) -> Result<()> {
     }
     ratios.sort_by(f64::total_cmp);
     let median = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
-    let target = if name == "wide-area-tls" { 8 } else { 6 + reprobed_max };
+    let target = if name == "wide-area-tls" {
+        8
+    } else {
+        6 + reprobed_max
+    };
     println!(
         "{name}: time to verdict: median {median:.2} path RTTs (target <= {target}), {reprobed_max} hops probed again",
     );

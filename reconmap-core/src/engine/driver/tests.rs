@@ -350,7 +350,7 @@ fn a_handshake_answered_by_an_unreachable_ends_even_if_a_syn_ack_follows() {
         records.push(e);
         Ok(())
     };
-    let mut targets = std::iter::once(Target { addr: target });
+    let mut targets = std::iter::once(Target::addr(target));
     engine
         .admit(start, &mut targets, &mut net, &mut sink)
         .expect("admit");

@@ -91,7 +91,9 @@ pub fn serve(stream: TcpStream, settings: &Settings) -> std::io::Result<Ending> 
                 // The client now starts TLS (nothing of it can be buffered yet: it waited for
                 // the 220).
                 return match &settings.tls {
-                    Some(cfg) if input.buffer().is_empty() => crate::tls::serve(stream, cfg.clone()),
+                    Some(cfg) if input.buffer().is_empty() => {
+                        crate::tls::serve(stream, cfg.clone())
+                    }
                     _ => drain(&mut input),
                 };
             }
