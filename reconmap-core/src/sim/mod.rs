@@ -1,8 +1,8 @@
 //! A simulated network for the engine, built from a scenario file (the same file the namespace
 //! lab builds for real): routers that expire TTLs and quote the packet as it arrived there
 //! (whole, header-only or not at all), the scenario's boxes (mailguard, EHLO masking, drop,
-//! reset) in their hook, per-link delay and loss, and a server that speaks like the lab's
-//! Postfix. It implements [`Transport`], so the real engine runs on it, in virtual time:
+//! reset, the TLS boxes) in their hook, per-link delay and loss, and a server that speaks like
+//! the lab's Postfix, TLS included (per the scenario's `tls_profile`). It implements [`Transport`], so the real engine runs on it, in virtual time:
 //! every scenario is checked in plain `cargo test`, deterministically and in milliseconds.
 //!
 //! What it does not model (the lab does): real TCP stacks' corner cases, checksum offloads,
@@ -11,6 +11,7 @@
 mod path;
 mod run;
 mod server;
+mod tls_server;
 
 pub use run::{run, Stop};
 
@@ -62,6 +63,14 @@ pub struct SimStats {
     pub closed_port_resets: u64,
     /// Segments the server dropped because their TCP timestamp went back (PAWS).
     pub paws_rejected: u64,
+    /// TLS handshakes the server completed.
+    pub tls_handshakes: u64,
+    /// RSTs the server sent for data reaching a socket it had closed (after TLS ended).
+    pub resets_from_closed_socket: u64,
+    /// ClientHello segments a TLS box dropped (`tls-drop`, `tls-reset`).
+    pub tls_hellos_dropped: u64,
+    /// ClientHello segments whose first cipher suite a `tls-rewrite` box replaced.
+    pub tls_hellos_rewritten: u64,
 }
 
 /// The simulated network of one scenario.
@@ -79,6 +88,8 @@ pub struct SimNet {
     /// Server side connections, by the flow as the prober names it.
     conns: HashMap<FlowAddrs, ServerConn>,
     model: server::Model,
+    /// The server's TLS certificate and configuration (when it offers STARTTLS).
+    tls_setup: Option<tls_server::TlsSetup>,
     rng: StdRng,
     /// The forging routers' generator (as `reconmap-icmp-forge --seed 1`).
     forge_rng: crate::seeded::SeededRng,
@@ -96,8 +107,20 @@ impl SimNet {
             loss: f64::from(scenario.link.loss_percent) / 100.0,
             model: match &scenario.server.hostile {
                 Some(h) => server::Model::Hostile(h.clone()),
-                None => server::Model::Postfix(ServerText::new(HOSTNAME, scenario.server.tls)),
+                None => server::Model::Postfix(
+                    ServerText::new(HOSTNAME, scenario.server.tls),
+                    scenario.server.tls_profile,
+                ),
             },
+            tls_setup: scenario
+                .server
+                .tls
+                .then(|| {
+                    tls_server::TlsSetup::load()
+                        .map_err(|e| log::error!("simulated TLS server: {e}"))
+                        .ok()
+                })
+                .flatten(),
             scenario: scenario.clone(),
             now: Instant::now(),
             events: BTreeMap::new(),
@@ -220,3 +243,5 @@ mod hostile_tests;
 mod property_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -19,6 +19,10 @@ const SHORT_QUOTE: usize = 40;
 const RFC792_QUOTE: usize = 28;
 /// The IP TTL our RST-forging and ICMP-sending routers start with.
 const ROUTER_TTL: u8 = 64;
+/// The suite a `tls-rewrite` box writes over the ClientHello's first one (the lab maps the
+/// behaviour to `reconmap-middlebox --tls-rewrite --tls-suite 002f`):
+/// TLS_RSA_WITH_AES_128_CBC_SHA.
+pub(super) const TLS_REWRITE_SUITE: u16 = 0x002f;
 
 impl SimNet {
     /// A datagram the prober sent walks the routers toward the server.
@@ -144,6 +148,33 @@ impl SimNet {
                 let fresh = self.rng.gen::<u32>();
                 let off = *self.seq_offsets.entry((k, flow)).or_insert(fresh);
                 shift_seq(pkt, off);
+                return true;
+            }
+            _ => {}
+        }
+        // TLS boxes act on client segments toward port 25 that start a TLS handshake record
+        // (as `reconmap-middlebox --tls-*` does); STARTTLS passes them.
+        let tls_box = matches!(
+            mb.behaviour,
+            Behaviour::TlsDrop | Behaviour::TlsReset | Behaviour::TlsRewrite
+        );
+        if tls_box && !starts_tls_handshake(pkt) {
+            return true;
+        }
+        match mb.behaviour {
+            Behaviour::TlsDrop => {
+                self.stats.tls_hellos_dropped += 1;
+                return false;
+            }
+            Behaviour::TlsReset => {
+                self.stats.tls_hellos_dropped += 1;
+                self.reset_both_ends(pkt, k, at);
+                return false;
+            }
+            Behaviour::TlsRewrite => {
+                if rewrite_first_suite(pkt, TLS_REWRITE_SUITE) {
+                    self.stats.tls_hellos_rewritten += 1;
+                }
                 return true;
             }
             _ => {}
@@ -350,6 +381,56 @@ fn mask_ehlo_keyword(payload: &mut [u8]) {
             w.copy_from_slice(b"XXXXXXXX");
         }
     }
+}
+
+/// Whether a client segment toward port 25 starts with a TLS handshake record header
+/// (`16 03 0x`, x at most 4).
+pub(super) fn starts_tls_handshake(pkt: &[u8]) -> bool {
+    let Some(off) = tcp_payload_offset(pkt) else {
+        return false;
+    };
+    tcp_dport(pkt) == Some(25)
+        && matches!(pkt.get(off..), Some([0x16, 0x03, minor, ..]) if *minor <= 0x04)
+}
+
+/// Replaces the first cipher suite of a ClientHello that starts the segment's payload by
+/// `suite`, TCP checksum fixed (as `reconmap-middlebox --tls-rewrite`). Whether it changed the
+/// segment: not when the suite list lies beyond it, or already starts with `suite`.
+pub(super) fn rewrite_first_suite(pkt: &mut [u8], suite: u16) -> bool {
+    let Some(off) = tcp_payload_offset(pkt) else {
+        return false;
+    };
+    let Some(at) = pkt.get(off..).and_then(first_suite_offset).map(|o| off + o) else {
+        return false;
+    };
+    let Some(field) = pkt.get_mut(at..at + 2) else {
+        return false;
+    };
+    if field == suite.to_be_bytes() {
+        return false;
+    }
+    field.copy_from_slice(&suite.to_be_bytes());
+    fix_tcp_checksum(pkt);
+    true
+}
+
+/// Offset in `payload` of the first cipher suite of a ClientHello record at its start, when
+/// the payload holds it: record header (5), handshake header (4), version and random (34),
+/// session id (1 + n), suites length (2).
+fn first_suite_offset(payload: &[u8]) -> Option<usize> {
+    const CLIENT_HELLO: u8 = 1;
+    if *payload.get(5)? != CLIENT_HELLO {
+        return None;
+    }
+    let sid_len_at = 5 + 4 + 34;
+    let sid_len = usize::from(*payload.get(sid_len_at)?);
+    let suites_len_at = sid_len_at + 1 + sid_len;
+    let suites_len = u16::from_be_bytes([
+        *payload.get(suites_len_at)?,
+        *payload.get(suites_len_at + 1)?,
+    ]);
+    let first = suites_len_at + 2;
+    (suites_len >= 2 && payload.get(first..first + 2).is_some()).then_some(first)
 }
 
 fn carries_starttls(pkt: &[u8]) -> bool {

@@ -1,10 +1,12 @@
 //! The server end: just enough TCP (handshake, in-order data, duplicates acknowledged, FIN, RST
 //! as RFC 5961 has it) and SMTP to answer a probe session as the scenario's server would: the
 //! lab's Postfix, or one of the hostile server's behaviours (same bytes, same segmentation).
+//! After STARTTLS, Postfix speaks TLS per the scenario's profile ([`super::tls_server`]).
 use super::path::server_side;
+use super::tls_server::{TlsAnswer, TlsClose, TlsServer};
 use super::SimNet;
 use crate::scenario::server_text::{hostile, ServerText, HOSTNAME};
-use crate::scenario::{HostileBehaviour, HostileSpec};
+use crate::scenario::{HostileBehaviour, HostileSpec, TlsProfile};
 use bytes::Bytes;
 use rand::Rng as _;
 use reconmap_wire::{
@@ -27,7 +29,8 @@ const FLOOD_BYTES: usize = 256 * 1024;
 /// Which server the scenario has.
 #[derive(Debug, Clone)]
 pub(super) enum Model {
-    Postfix(ServerText),
+    /// The lab's Postfix; after STARTTLS it speaks TLS as the profile says.
+    Postfix(ServerText, TlsProfile),
     Hostile(HostileSpec),
 }
 
@@ -45,10 +48,20 @@ pub(super) struct ServerConn {
     client_closed: bool,
     /// We sent our FIN (or a RST).
     fin_sent: bool,
-    /// STARTTLS was accepted: what follows is TLS, which this server does not speak.
+    /// STARTTLS was accepted: what follows is TLS (spoken by `tls`; only acknowledged by a
+    /// hostile server, which does not speak it).
     in_tls: bool,
+    /// The server's TLS end, once STARTTLS was accepted by Postfix.
+    tls: Option<Box<TlsServer>>,
+    /// The server closed its socket after TLS ended: new data gets a RST (as Linux answers
+    /// data for a closed socket).
+    socket_closed: bool,
+    /// Oldest sequence number the client has not acknowledged.
+    snd_una: u32,
     /// The connection was reset by the client.
     reset: bool,
+    /// The TLS handshake completed at the server.
+    tls_established: bool,
     /// The server stopped answering (mute behaviours).
     mute: bool,
     /// When this connection's last segment leaves (segments leave in order).
@@ -82,6 +95,7 @@ impl ServerConn {
 }
 
 /// What the server does next on a connection.
+#[derive(Debug)]
 enum Send {
     /// Bytes (paced by the behaviour), optionally with a FIN on the last segment.
     Data { bytes: Vec<u8>, fin: bool },
@@ -91,13 +105,65 @@ enum Send {
     Fin,
     /// A RST.
     Reset,
+    /// A RST|ACK: the socket closed with client bytes unread (Linux's active reset).
+    Abort,
+}
+
+impl Send {
+    /// Whether this ends the server's side of the connection.
+    fn closes(&self) -> bool {
+        matches!(
+            self,
+            Send::Fin | Send::Reset | Send::Abort | Send::Data { fin: true, .. }
+        )
+    }
+}
+
+/// The segments of a TLS answer. A close after the writes is a FIN; an abort (a close with
+/// client bytes unread) is a RST that leaves only what had already left: Nagle holds a
+/// segment smaller than the MSS while earlier data is unacknowledged (`unacked`: before this
+/// answer), and the RST drops what it holds. Through a relaying proxy (`relayed`), the client
+/// gets what left and then a FIN: the lab's `reconmap-proxy` shuts its client socket down
+/// when the server's side fails.
+fn tls_sends(answer: TlsAnswer, unacked: bool, relayed: bool) -> Vec<Send> {
+    let mut out = Vec::new();
+    match answer.close {
+        Some(TlsClose::Abort) => {
+            let mut in_flight = unacked;
+            'writes: for w in &answer.writes {
+                for piece in w.chunks(MSS) {
+                    if in_flight && piece.len() < MSS {
+                        break 'writes;
+                    }
+                    in_flight = true;
+                    out.push(Send::Data {
+                        bytes: piece.to_vec(),
+                        fin: false,
+                    });
+                }
+            }
+            out.push(if relayed { Send::Fin } else { Send::Abort });
+        }
+        close => {
+            out.extend(
+                answer
+                    .writes
+                    .into_iter()
+                    .map(|bytes| Send::Data { bytes, fin: false }),
+            );
+            if close == Some(TlsClose::Fin) {
+                out.push(Send::Fin);
+            }
+        }
+    }
+    out
 }
 
 impl Model {
     fn hostile(&self) -> Option<HostileBehaviour> {
         match self {
             Model::Hostile(h) => Some(h.behaviour),
-            Model::Postfix(_) => None,
+            Model::Postfix(..) => None,
         }
     }
 
@@ -111,13 +177,13 @@ impl Model {
                 },
                 |d| Duration::from_millis(u64::from(d)),
             ),
-            Model::Postfix(_) => Duration::ZERO,
+            Model::Postfix(..) => Duration::ZERO,
         }
     }
 
     fn banner(&self) -> Vec<Send> {
         let bytes: Vec<u8> = match self {
-            Model::Postfix(t) => t.banner_line.clone().into_bytes(),
+            Model::Postfix(t, _) => t.banner_line.clone().into_bytes(),
             Model::Hostile(h) => match h.behaviour {
                 HostileBehaviour::Mute => return Vec::new(),
                 HostileBehaviour::Flood => {
@@ -146,7 +212,7 @@ impl Model {
             fin: false,
         };
         match self {
-            Model::Postfix(t) => {
+            Model::Postfix(t, _) => {
                 if is(b"EHLO") {
                     vec![data(t.ehlo_reply.as_bytes())]
                 } else if is(b"HELO") {
@@ -251,6 +317,7 @@ impl SimNet {
             *conn = ServerConn {
                 rcv_nxt: seg.seq.0.wrapping_add(1),
                 snd_nxt: isn,
+                snd_una: isn,
                 isn,
                 split_seed,
                 proxy_hop,
@@ -287,6 +354,14 @@ impl SimNet {
         if conn.reset {
             return;
         }
+        if seg.flags.ack {
+            // Only an ACK of data sent and not yet acknowledged moves snd_una.
+            let acked = seg.ack.0.wrapping_sub(conn.snd_una) as i32;
+            let sent = conn.snd_nxt.wrapping_sub(conn.snd_una) as i32;
+            if acked > 0 && acked <= sent {
+                conn.snd_una = seg.ack.0;
+            }
+        }
         let mut out: Vec<Send> = Vec::new();
         if !conn.established && seg.flags.ack && seg.ack.0 == conn.isn.wrapping_add(1) {
             if small_backlog && !conn.ack_dropped {
@@ -306,11 +381,32 @@ impl SimNet {
             if seg.seq.0 != conn.rcv_nxt {
                 // A duplicate (another sweep copy) or out of order: acknowledge again.
                 self.emit(flow, "", b"");
+            } else if conn.socket_closed {
+                // New data for a socket Postfix has closed: the kernel answers with a RST.
+                self.stats.resets_from_closed_socket += 1;
+                self.emit(flow, "R", b"");
+                return;
             } else {
                 conn.rcv_nxt = conn
                     .rcv_nxt
                     .wrapping_add(u32::try_from(seg.payload.len()).unwrap_or(0));
-                if conn.in_tls || conn.mute {
+                if let Some(tls) = conn.tls.as_mut() {
+                    let was_closed = tls.is_closed();
+                    let answer = tls.received(&seg.payload);
+                    if tls.is_established() && !conn.tls_established {
+                        conn.tls_established = true;
+                        self.stats.tls_handshakes += 1;
+                    }
+                    if !was_closed && answer.close.is_some() {
+                        conn.socket_closed = true;
+                    }
+                    let relayed = conn.proxy_hop.is_some();
+                    let sends = tls_sends(answer, conn.snd_una != conn.snd_nxt, relayed);
+                    if sends.is_empty() {
+                        self.emit(flow, "", b"");
+                    }
+                    out.extend(sends);
+                } else if conn.in_tls || conn.mute {
                     // Not SMTP any more, or not answering: acknowledge only.
                     self.emit(flow, "", b"");
                 } else {
@@ -326,6 +422,20 @@ impl SimNet {
                         out.extend(answer);
                         if conn.mute {
                             break;
+                        }
+                        if conn.in_tls {
+                            if let Model::Postfix(_, profile) = &model {
+                                // Postfix discards plaintext that came with STARTTLS
+                                // (CVE-2011-0411) and speaks TLS from here on.
+                                conn.line.clear();
+                                conn.tls = self.tls_setup.as_ref().and_then(|setup| {
+                                    TlsServer::new(*profile, setup, conn.split_seed)
+                                        .map_err(|e| log::error!("simulated TLS server: {e}"))
+                                        .ok()
+                                        .map(Box::new)
+                                });
+                                break;
+                            }
                         }
                     }
                     if out.is_empty() {
@@ -349,12 +459,19 @@ impl SimNet {
                 self.stats.closed += 1;
             }
             conn.client_closed = true;
-            if conn.fin_sent {
-                out.push(Send::Data {
-                    bytes: Vec::new(),
-                    fin: false,
-                });
+            let closing = out.iter().any(Send::closes);
+            let aborting = out.iter().any(|s| matches!(s, Send::Reset | Send::Abort));
+            if conn.fin_sent || closing {
+                // Already closed or closing in this turn: only acknowledge (nothing after a
+                // RST).
+                if !aborting {
+                    out.push(Send::Data {
+                        bytes: Vec::new(),
+                        fin: false,
+                    });
+                }
             } else {
+                conn.socket_closed = conn.tls.is_some();
                 out.push(Send::Fin);
             }
         }
@@ -408,6 +525,7 @@ impl SimNet {
                 }
                 Send::Fin => self.emit(flow, "F", b""),
                 Send::Reset => self.emit(flow, "R", b""),
+                Send::Abort => self.emit(flow, "RA", b""),
             }
         }
     }
@@ -457,11 +575,14 @@ impl SimNet {
             .and_then(|h| h.middlebox.as_ref())
             .is_some_and(|m| m.behaviour == crate::scenario::Behaviour::ProxyPass);
         if pass {
-            Model::Postfix(ServerText::new(HOSTNAME, self.scenario.server.tls))
+            Model::Postfix(
+                ServerText::new(HOSTNAME, self.scenario.server.tls),
+                self.scenario.server.tls_profile,
+            )
         } else {
             let mut text = ServerText::new(HOSTNAME, false);
             text.starttls_reply = crate::scenario::server_text::PROXY_REFUSAL;
-            Model::Postfix(text)
+            Model::Postfix(text, TlsProfile::default())
         }
     }
 
@@ -492,6 +613,8 @@ impl SimNet {
     }
 
     /// The server sends one segment `after` its previous one left (segments leave in order).
+    /// `flags`: S(YN), F(IN), R(ST); every segment but a RST carries an ACK, a RST only with
+    /// A.
     fn emit_after(&mut self, flow: FlowAddrs, after: Duration, flags: &str, payload: &[u8]) {
         let now = self.now;
         let Some(conn) = self.conns.get_mut(&flow) else {
@@ -509,7 +632,7 @@ impl SimNet {
                 syn,
                 fin,
                 rst,
-                ack: !rst,
+                ack: !rst || flags.contains('A'),
                 psh: !payload.is_empty(),
                 ..TcpFlags::default()
             },
@@ -539,5 +662,68 @@ impl SimNet {
         ) {
             self.carry_from_server(d, depart, proxy_hop);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(sends: &[Send]) -> Vec<String> {
+        sends
+            .iter()
+            .map(|s| match s {
+                Send::Data { bytes, fin } => {
+                    format!("{}{}", bytes.len(), if *fin { "F" } else { "" })
+                }
+                Send::Later { bytes, .. } => format!("later {}", bytes.len()),
+                Send::Fin => "FIN".to_string(),
+                Send::Reset => "RST".to_string(),
+                Send::Abort => "RST|ACK".to_string(),
+            })
+            .collect()
+    }
+
+    /// Ticket (255), 221 (37), close_notify (24): what the lab's Postfix wrote after a TLS 1.3
+    /// client's Finished, QUIT and close_notify came in one segment.
+    fn postfix_quit(close: TlsClose) -> TlsAnswer {
+        TlsAnswer {
+            writes: vec![vec![0; 255], vec![0; 37], vec![0; 24]],
+            close: Some(close),
+        }
+    }
+
+    #[test]
+    fn an_abort_sends_what_nagle_let_go_then_a_rst() {
+        // Seen: the ticket went (nothing unacknowledged before it), then RST|ACK; the 221
+        // and close_notify were held behind the unacknowledged ticket and dropped.
+        let sends = tls_sends(postfix_quit(TlsClose::Abort), false, false);
+        assert_eq!(sizes(&sends), ["255", "RST|ACK"]);
+        // With data still unacknowledged, nothing small leaves before the RST.
+        let sends = tls_sends(postfix_quit(TlsClose::Abort), true, false);
+        assert_eq!(sizes(&sends), ["RST|ACK"]);
+        // Full-sized segments are not held.
+        let big = TlsAnswer {
+            writes: vec![vec![0; MSS + 10]],
+            close: Some(TlsClose::Abort),
+        };
+        assert_eq!(sizes(&tls_sends(big, true, false)), ["1460", "RST|ACK"]);
+    }
+
+    #[test]
+    fn a_close_sends_every_write_then_a_fin() {
+        let sends = tls_sends(postfix_quit(TlsClose::Fin), true, false);
+        assert_eq!(sizes(&sends), ["255", "37", "24", "FIN"]);
+        let open = TlsAnswer {
+            writes: vec![vec![0; 40]],
+            close: None,
+        };
+        assert_eq!(sizes(&tls_sends(open, false, false)), ["40"]);
+    }
+
+    #[test]
+    fn through_a_relaying_proxy_an_abort_reaches_the_client_as_a_fin() {
+        let sends = tls_sends(postfix_quit(TlsClose::Abort), false, true);
+        assert_eq!(sizes(&sends), ["255", "FIN"]);
     }
 }
