@@ -107,6 +107,8 @@ pub struct ProbeSession {
     tls: Option<TlsStage>,
     /// Why no TLS handshake followed a `220`, when none did.
     tls_skipped: Option<String>,
+    /// Close the connection once TLS is closed (close_notify queued).
+    close_after_tls: bool,
 }
 
 impl ProbeSession {
@@ -174,6 +176,7 @@ impl ProbeSession {
             server_name: None,
             tls: None,
             tls_skipped: None,
+            close_after_tls: false,
         };
         s.advance(now);
         s
@@ -530,8 +533,13 @@ impl ProbeSession {
                     };
                     if !sweeping {
                         self.finish_talking(now);
-                        self.phase = Phase::Done;
-                        self.timeline.done = Some(now.saturating_duration_since(self.started));
+                        // The interception check's result is part of the verdict: wait for it
+                        // (the closing phase does, within its deadline).
+                        let checking = self.intercept.as_ref().is_some_and(|c| !c.is_done());
+                        if !checking {
+                            self.phase = Phase::Done;
+                            self.timeline.done = Some(now.saturating_duration_since(self.started));
+                        }
                     }
                 }
                 TcpEvent::PeerClosed => {
@@ -683,14 +691,31 @@ impl ProbeSession {
             .starttls_reply
             .as_ref()
             .is_some_and(|r| r.code == 220);
-        if !ready || self.tls.is_some() || self.connection_reset {
+        if !ready || self.tls.is_some() {
             return false;
         }
         if self.cfg.tls.is_none() {
             self.tls_skipped = Some("disabled (--no-tls)".to_string());
             return false;
         }
-        matches!(self.phase, Phase::Talking | Phase::Sweeping)
+        if self.connection_reset {
+            self.tls_skipped = Some("the connection was reset".to_string());
+            return false;
+        }
+        // A 220 that came after the STARTTLS wait (the session was already closing) still
+        // gets its handshake while the connection is open.
+        let open = matches!(
+            self.tcp.state(),
+            TcpState::Established | TcpState::CloseWait
+        );
+        match self.phase {
+            Phase::Talking | Phase::Sweeping => true,
+            Phase::Closing if open => true,
+            _ => {
+                self.tls_skipped = Some("the session had ended".to_string());
+                false
+            }
+        }
     }
 
     /// `220`: starts the TLS handshake on the connection, the ClientHello swept like STARTTLS.
@@ -722,6 +747,7 @@ impl ProbeSession {
             sweep: self.cfg.tls_sweep,
             controls: self.cfg.locate_drops,
             answer_timeout: self.cfg.starttls_timeout,
+            quit_wait: wait,
         };
         match TlsStage::start(start, &mut self.tcp, now) {
             Ok((mut stage, probes)) => {
@@ -822,15 +848,19 @@ impl ProbeSession {
                 let sweep_done = self.sweep.as_ref().is_none_or(Sweep::is_finished);
                 let tls_done = self.tls.as_ref().is_none_or(TlsStage::is_done);
                 if tls_done && sweep_done {
+                    // The verdict's evidence is complete; QUIT inside TLS, close_notify and
+                    // FIN follow in the closing phase.
                     self.finish_talking(now);
-                    if !self.connection_reset {
-                        self.tcp.close(now);
-                    }
+                    self.close_after_tls = !self.connection_reset;
                     return true;
                 }
                 false
             }
             Phase::Closing => {
+                if self.close_after_tls && self.tls.as_ref().is_none_or(TlsStage::may_close) {
+                    self.close_after_tls = false;
+                    self.tcp.close(now);
+                }
                 let closed = matches!(self.tcp.state(), TcpState::Closed | TcpState::TimeWait);
                 let late = self.close_deadline.is_some_and(|d| now >= d);
                 // The interception check's rounds are bounded; its verdict is part of ours.

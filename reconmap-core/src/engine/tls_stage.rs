@@ -28,6 +28,8 @@ pub struct TlsStart<'a> {
     pub controls: bool,
     /// How long the server may take to answer before the session gives up on TLS.
     pub answer_timeout: Duration,
+    /// How long to wait for the reply to `QUIT` inside TLS before close_notify.
+    pub quit_wait: Duration,
 }
 
 /// The TLS part of a session.
@@ -41,6 +43,9 @@ pub struct TlsStage {
     started: Instant,
     deadline: Instant,
     quit_sent: bool,
+    /// close_notify goes when the reply to QUIT came, or at this time.
+    quit_deadline: Option<Instant>,
+    quit_wait: Duration,
     closed: bool,
     /// The server sent anything at all after the ClientHello.
     server_spoke: bool,
@@ -78,6 +83,8 @@ impl TlsStage {
             started: now,
             deadline: now + s.answer_timeout,
             quit_sent: false,
+            quit_deadline: None,
+            quit_wait: s.quit_wait,
             closed: false,
             server_spoke: false,
             hello_acked: false,
@@ -172,7 +179,7 @@ impl TlsStage {
                     .map(|l| crate::smtp::escape(l.as_bytes()));
             }
         }
-        self.pump(tcp);
+        self.pump(now, tcp);
     }
 
     /// The server acknowledged everything we sent (the ClientHello, at first).
@@ -188,17 +195,21 @@ impl TlsStage {
         self.probe.transport_closed(now, how);
     }
 
-    /// Queues what the probe wants to send; once established, `QUIT` and close_notify.
-    pub fn pump(&mut self, tcp: &mut TcpClient) {
+    /// Queues what the probe wants to send; once established, `QUIT`, and close_notify when
+    /// its reply came (or after a wait): a server that reads the QUIT, answers and closes
+    /// with our close_notify still unread would reset the connection, losing its reply.
+    pub fn pump(&mut self, now: Instant, tcp: &mut TcpClient) {
         if self.probe.state() == TlsState::Established && !self.quit_sent {
             self.quit_sent = true;
+            self.quit_deadline = Some(now + self.quit_wait);
             if let Err(e) = self.probe.send_app(b"QUIT\r\n") {
                 self.errors
                     .push(format!("cannot send QUIT inside TLS: {e}"));
             }
         }
-        if self.quit_sent && !self.closed && self.probe.state() == TlsState::Established {
-            // QUIT, then close_notify at once: the server's 221 is still read if it comes.
+        let replied = self.quit_reply.is_some();
+        let waited = self.quit_deadline.is_some_and(|d| now >= d);
+        if self.quit_sent && !self.closed && (replied || waited) {
             self.probe.close();
             self.closed = true;
         }
@@ -210,11 +221,18 @@ impl TlsStage {
         }
     }
 
+    /// Whether our side of TLS is over (close_notify queued, or the handshake failed): the
+    /// connection may be closed.
+    pub fn may_close(&self) -> bool {
+        self.closed || (self.handshake_over() && !self.quit_sent)
+    }
+
     pub fn poll_at(&self) -> Option<Instant> {
         [
             self.sweep.as_ref().and_then(Sweep::poll_at),
             self.probe.poll_at(),
             (!self.handshake_over()).then_some(self.deadline),
+            self.quit_deadline.filter(|_| !self.closed),
         ]
         .into_iter()
         .flatten()
@@ -234,7 +252,7 @@ impl TlsStage {
                 now.saturating_duration_since(self.started)
             ));
         }
-        self.pump(tcp);
+        self.pump(now, tcp);
         match self.sweep.as_mut() {
             Some(s) => s.on_timer(now).map_err(|e| e.to_string()),
             None => Ok(Vec::new()),

@@ -424,12 +424,20 @@ impl SimNet {
                             break;
                         }
                         if conn.in_tls {
-                            if let Model::Postfix(_, profile) = &model {
+                            // The lab's hostile server speaks TLS after its 220 too (rustls,
+                            // TLS 1.2 and 1.3), when the scenario gives it a certificate.
+                            let profile = match &model {
+                                Model::Postfix(_, profile) => Some(*profile),
+                                Model::Hostile(_) => {
+                                    self.scenario.server.tls.then_some(TlsProfile::Modern)
+                                }
+                            };
+                            if let Some(profile) = profile {
                                 // Postfix discards plaintext that came with STARTTLS
                                 // (CVE-2011-0411) and speaks TLS from here on.
                                 conn.line.clear();
                                 conn.tls = self.tls_setup.as_ref().and_then(|setup| {
-                                    TlsServer::new(*profile, setup, conn.split_seed)
+                                    TlsServer::new(profile, setup, conn.split_seed)
                                         .map_err(|e| log::error!("simulated TLS server: {e}"))
                                         .ok()
                                         .map(Box::new)
@@ -502,8 +510,15 @@ impl SimNet {
 
     /// Sends what the server decided, paced as its behaviour paces replies.
     fn send_all(&mut self, flow: FlowAddrs, model: &Model, out: Vec<Send>) {
-        let pace = model.hostile();
-        let gap = model.delay();
+        // A behaviour paces the server's SMTP replies; TLS records (written by the TLS
+        // library, as the lab's hostile server does) go out whole.
+        let in_tls = self.conns.get(&flow).is_some_and(|c| c.tls.is_some());
+        let pace = model.hostile().filter(|_| !in_tls);
+        let gap = if in_tls {
+            Duration::ZERO
+        } else {
+            model.delay()
+        };
         for s in out {
             match s {
                 Send::Data { bytes, fin } if bytes.is_empty() => {

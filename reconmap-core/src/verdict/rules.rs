@@ -442,6 +442,27 @@ pub static RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "tls_not_attempted",
+        verdict: Verdict::Inconclusive,
+        doc: "STARTTLS was accepted but no TLS handshake followed although one was wanted (the connection was reset or the session had ended first): STARTTLS alone does not make a path clean.",
+        check: |f| {
+            let StartTlsAnswer::Accepted(_) = f.answer else {
+                return None;
+            };
+            if f.tls.is_some() {
+                return None;
+            }
+            let why = f.evidence.tls_skipped.as_deref()?;
+            if why.starts_with("disabled") {
+                return None;
+            }
+            found(
+                None,
+                format!("STARTTLS was accepted, but no TLS handshake followed: {why}"),
+            )
+        },
+    },
+    Rule {
         id: "clean",
         verdict: Verdict::Clean,
         doc: "The server accepted STARTTLS (220), the TLS handshake completed (unless `--no-tls`), and no quote, banner or EHLO line shows a change.",
