@@ -195,9 +195,10 @@ impl TlsStage {
         self.probe.transport_closed(now, how);
     }
 
-    /// Queues what the probe wants to send; once established, `QUIT`, and close_notify when
-    /// its reply came (or after a wait): a server that reads the QUIT, answers and closes
-    /// with our close_notify still unread would reset the connection, losing its reply.
+    /// Queues what the probe wants to send; once established, `QUIT`, and close_notify only
+    /// if the server has not closed TLS itself by a deadline: a server that reads the QUIT,
+    /// answers and closes with our close_notify still unread would reset the connection,
+    /// losing its reply.
     pub fn pump(&mut self, now: Instant, tcp: &mut TcpClient) {
         if self.probe.state() == TlsState::Established && !self.quit_sent {
             self.quit_sent = true;
@@ -207,9 +208,12 @@ impl TlsStage {
                     .push(format!("cannot send QUIT inside TLS: {e}"));
             }
         }
-        let replied = self.quit_reply.is_some();
+        // The server answers QUIT and closes TLS itself (Postfix: 221, close_notify, FIN):
+        // then ours is not needed, and would only meet a closed socket (a RST). Without its
+        // close_notify by the deadline, ours goes.
+        let peer_closed = self.probe.state() == TlsState::Closed;
         let waited = self.quit_deadline.is_some_and(|d| now >= d);
-        if self.quit_sent && !self.closed && (replied || waited) {
+        if self.quit_sent && !self.closed && (peer_closed || waited) {
             self.probe.close();
             self.closed = true;
         }
