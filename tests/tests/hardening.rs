@@ -196,6 +196,10 @@ fn a_probe_over_an_ip_only_uplink_works() {
     relay(a.try_clone().expect("clone"), b.try_clone().expect("clone"));
     relay(b, a);
     let smtpd = reconmap_sys::bins::find("reconmap-hostile-smtp").expect("lab helper built");
+    // TLS after the 220 too: the whole session, handshake included, crosses the IP-only link.
+    let certs = reconmap_tests::TempDir::new("tun-tls");
+    let (cert, key) =
+        reconmap_lab::cert::self_signed(&certs.path(""), "hostile.lab").expect("certificate");
     let mut server_proc = server
         .command(&smtpd)
         .args([
@@ -205,6 +209,10 @@ fn a_probe_over_an_ip_only_uplink_works() {
             "normal",
             "--ready",
         ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -224,6 +232,7 @@ fn a_probe_over_an_ip_only_uplink_works() {
     let r: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(r["verdict"], "clean", "{r:#}");
+    assert_eq!(r["tls"]["version"], "TLSv1.3", "{r:#}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 

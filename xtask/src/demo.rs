@@ -10,7 +10,8 @@ use crate::util::require_root;
 
 /// The scenarios shown by default: one of each kind of tampering, a clean path, and the real
 /// paths' difficulties (header-only quotes, rewritten IP IDs, an interception proxy, a box
-/// that only masks the replies behind a sequence-randomising one).
+/// that only masks the replies behind a sequence-randomising one), and TLS after STARTTLS (a box
+/// that changes the ClientHello, a server that only speaks TLS 1.0).
 pub const DEFAULT_SCENARIOS: &[&str] = &[
     "clean",
     "mailguard-forward",
@@ -24,6 +25,8 @@ pub const DEFAULT_SCENARIOS: &[&str] = &[
     "ipid-rewrite-short-quotes",
     "proxy",
     "ehlo-mask-seq-randomise",
+    "tls-rewrite",
+    "tls10-only",
 ];
 
 struct Outcome {
