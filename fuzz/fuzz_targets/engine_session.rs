@@ -217,7 +217,7 @@ fuzz_target!(|data: &[u8]| {
         7,
         start,
     );
-    let mut targets = std::iter::once(Target { addr: SERVER });
+    let mut targets = std::iter::once(Target::addr(SERVER));
     let mut records = Vec::new();
     step(&mut engine, &mut net, &mut targets, &mut records);
     let mut server = Server::default();

@@ -32,6 +32,19 @@ pub fn run_tests(lint: bool, fuzz: bool, extra: &[String]) -> Result<()> {
                 "warnings",
             ]))
         })?;
+        // The fuzz crate is outside the workspace: lint it here so a change to a core type
+        // that breaks a fuzz target fails in the first minute, not after the end-to-end tests.
+        stage("cargo clippy -D warnings (fuzz targets)", || {
+            run_inherit(cargo().args([
+                "clippy",
+                "--manifest-path",
+                "fuzz/Cargo.toml",
+                "--bins",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
     }
     // The release binary is what the end-to-end tests run inside the lab namespaces.
     let bin = stage("build the reconmap binary", crate::build::build_release)?;
