@@ -76,6 +76,8 @@ pub fn run_demo(bin: &Path, scenarios: &[String]) -> Result<()> {
             segment_at: seen.segment_at,
             ip_id_rewritten_from: None,
             candidate_hops: None,
+            attribution: None,
+            attribution_asns: None,
         }
         .to_string();
         println!("expected: {expected}");
