@@ -93,7 +93,10 @@ mod tests {
         assert_eq!(expected_quoted_checksum(&sent[..40], &quote), None);
         let d = crate::diff_quote(&sent[..40], &quote);
         assert!(d.changes.is_empty(), "{:?}", d.changes);
-        assert!(!matches!(d.payload, crate::PayloadStatus::ChecksumChanged { .. }));
+        assert!(!matches!(
+            d.payload,
+            crate::PayloadStatus::ChecksumChanged { .. }
+        ));
     }
 
     fn quoted_checksum(d: &[u8]) -> u16 {

@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(t.attribution.get("transit"), Some(&2));
         assert_eq!(t.top_asns(5), vec![(64500, 2), (64496, 1)]);
         let text = t.render();
-        assert!(text.contains("segment lies in") && text.contains("AS64500"), "{text}");
+        assert!(
+            text.contains("segment lies in") && text.contains("AS64500"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -425,9 +425,13 @@ pub struct Expected {
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.segment_after, self.segment_at) {
-            (None, _) => write!(f, "{}", self.verdict),
-            (Some(a), Some(b)) => write!(f, "{} between hop {a} and hop {b}", self.verdict),
-            (Some(a), None) => write!(f, "{} after hop {a}, before the server", self.verdict),
+            (None, _) => write!(f, "{}", self.verdict)?,
+            (Some(a), Some(b)) => write!(f, "{} between hop {a} and hop {b}", self.verdict)?,
+            (Some(a), None) => write!(f, "{} after hop {a}, before the server", self.verdict)?,
+        }
+        match self.attribution {
+            Some(class) => write!(f, ", {class}"),
+            None => Ok(()),
         }
     }
 }
@@ -535,7 +539,9 @@ impl Scenario {
             .flatten()
             .any(|e| e.attribution.is_some() || e.attribution_asns.is_some());
         if wants_attribution && !any_asn {
-            return err("an expected attribution needs ASes (prober_asn, hop or server asn)".into());
+            return err(
+                "an expected attribution needs ASes (prober_asn, hop or server asn)".into(),
+            );
         }
         for (i, hop) in self.hops.iter().enumerate() {
             if let Some(p) = hop.middlebox.as_ref().and_then(|m| m.daddr) {

@@ -159,15 +159,11 @@ impl Scenario {
                 .clone()
                 .map_or((None, None), |(c, a)| (Some(c), Some(a)));
             if class.is_some() && got_class != class {
-                wrong.push(format!(
-                    "attribution {got_class:?} (expected {class:?})"
-                ));
+                wrong.push(format!("attribution {got_class:?} (expected {class:?})"));
             }
             if let Some(asns) = &want.attribution_asns {
                 if got_asns.as_ref() != Some(asns) {
-                    wrong.push(format!(
-                        "attribution ASes {got_asns:?} (expected {asns:?})"
-                    ));
+                    wrong.push(format!("attribution ASes {got_asns:?} (expected {asns:?})"));
                 }
             }
         }

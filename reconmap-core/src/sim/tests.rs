@@ -54,7 +54,9 @@ fn one(name: &str, cfg: ProbeConfig) -> (Report, SimNet) {
 fn segment(r: &Report) -> (Option<u8>, Option<u8>) {
     (
         r.segment.as_ref().map(|s| s.after.ttl.0),
-        r.segment.as_ref().and_then(|s| s.at.as_ref().map(|a| a.ttl.0)),
+        r.segment
+            .as_ref()
+            .and_then(|s| s.at.as_ref().map(|a| a.ttl.0)),
     )
 }
 

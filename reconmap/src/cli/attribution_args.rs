@@ -26,15 +26,13 @@ impl AttributionArgs {
     pub fn annotator(&self) -> Result<AsAnnotator> {
         if let Some(name) = &self.vantage {
             if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-                anyhow::bail!(
-                    "--vantage must be 1-128 characters without control characters"
-                );
+                anyhow::bail!("--vantage must be 1-128 characters without control characters");
             }
         }
         let db = match &self.asn_db {
             Some(path) => {
-                let db = AsDb::load(path)
-                    .with_context(|| format!("--asn-db {}", path.display()))?;
+                let db =
+                    AsDb::load(path).with_context(|| format!("--asn-db {}", path.display()))?;
                 if db.is_empty() {
                     anyhow::bail!("--asn-db {}: no prefixes in the file", path.display());
                 }

@@ -42,9 +42,7 @@ pub async fn run(args: Args) -> Result<()> {
     let mut sink = |e: Evidence, _: &RunStats| {
         let mut r = Report::build(e);
         annotator.annotate(&mut r);
-        writer
-            .write(&r)
-            .map_err(|e| SinkError(format!("{e:#}")))
+        writer.write(&r).map_err(|e| SinkError(format!("{e:#}")))
     };
     let stats = reconmap_datapath::run(
         &mut engine,

@@ -55,7 +55,10 @@ pub fn run(args: Args) -> Result<()> {
                 compress_data: !args.no_compress,
                 ..HtmlOptions::default()
             };
-            (render_html(&data, &opts)?, Some(PathBuf::from("report.html")))
+            (
+                render_html(&data, &opts)?,
+                Some(PathBuf::from("report.html")),
+            )
         }
         Format::Md => (render_markdown(&data), None),
     };

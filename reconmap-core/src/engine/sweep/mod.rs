@@ -385,8 +385,7 @@ impl Sweep {
                 }
             })
             .count();
-        if !silent.is_empty() && self.unresolved_in_round as usize >= in_flight.max(silent.len())
-        {
+        if !silent.is_empty() && self.unresolved_in_round as usize >= in_flight.max(silent.len()) {
             self.start_sequential(now, &silent);
         }
     }

@@ -301,7 +301,10 @@ fn a_late_answer_to_a_control_segment_is_not_taken_for_the_probe_sent_alone() {
     let t0 = Instant::now();
     let mut s = sweep(1);
     let probes = s.start(t0).expect("probes");
-    for p in routers(&probes).into_iter().filter(|p| p.ttl <= TimeToLive(2)) {
+    for p in routers(&probes)
+        .into_iter()
+        .filter(|p| p.ttl <= TimeToLive(2))
+    {
         s.on_icmp(t0, &answer(p, 40, None));
     }
     // Hops 3 and 4 silent: the retry round carries STARTTLS probes and control segments.
@@ -317,7 +320,10 @@ fn a_late_answer_to_a_control_segment_is_not_taken_for_the_probe_sent_alone() {
         s.on_icmp(t0 + WAIT, &answer(p, 40, Some(0xbeef)));
     }
     let early = s.take_owed(t0 + WAIT).expect("owed");
-    assert!(early.is_empty(), "sequential started with controls in flight");
+    assert!(
+        early.is_empty(),
+        "sequential started with controls in flight"
+    );
     // The round ends: sequential probing of hops 3 and 4.
     let now = t0 + WAIT + WAIT;
     let first = s.on_timer(now).expect("sequential");

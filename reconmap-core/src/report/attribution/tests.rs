@@ -8,8 +8,8 @@ use reconmap_asn::{AsDb, AsNames};
 fn annotator(hops: &str) -> AsAnnotator {
     let table = format!("198.51.100.0\t24\t64496\n192.0.2.0\t24\t64510\n{hops}");
     let db = AsDb::from_reader(table.as_bytes()).expect("table");
-    let names = AsNames::from_reader("64496\tEyeball ISP\n64500\tTransitCo\n".as_bytes())
-        .expect("names");
+    let names =
+        AsNames::from_reader("64496\tEyeball ISP\n64500\tTransitCo\n".as_bytes()).expect("names");
     AsAnnotator::new(Some(db), Some(names), Some("lab-a".into()))
 }
 
