@@ -40,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
 
     let list = TargetList::parse(&text, &format, port, &NoDns);
     check_indexing(&list);
-    let lines = text.lines().count();
+    // A CSV without its header line has its error on line 1, even when the text is empty.
+    let lines = text.lines().count().max(usize::from(flags & 1 == 1));
     for bad in &list.bad_lines {
         assert!(
             bad.line >= 1 && bad.line <= lines,

@@ -46,6 +46,8 @@ pub struct Lab {
     /// prober, r1..rn, server.
     nodes: Vec<Netns>,
     temp_dir: Option<PathBuf>,
+    /// The scenario's prefix-to-AS table, written in `temp_dir` when it gives ASes.
+    asn_db: Option<PathBuf>,
     /// Helper processes with their iptables rules: `reconmap-delay` shaping the links (this
     /// kernel has no `sch_netem`), `reconmap-middlebox` for NFQUEUE boxes (reset, IP ID
     /// rewriting, sequence randomising, quote truncation, MPLS LSRs), `reconmap-proxy` for
@@ -73,6 +75,9 @@ pub struct LabState {
     pub postfix_dir: Option<PathBuf>,
     /// Temp directory to remove.
     pub temp_dir: Option<PathBuf>,
+    /// The scenario's prefix-to-AS table (`reconmap --asn-db`), when it gives ASes.
+    #[serde(default)]
+    pub asn_db: Option<PathBuf>,
 }
 
 /// What `Lab::down` removed.
@@ -101,6 +106,7 @@ impl Lab {
             postfix: None,
             nodes: Vec::with_capacity(n + 2),
             temp_dir: None,
+            asn_db: None,
             helpers: Vec::new(),
         };
         lab.nodes.push(Netns::create("prober")?);
@@ -135,6 +141,14 @@ impl Lab {
             source,
         })?;
         lab.temp_dir = Some(dir.clone());
+        if let Some(table) = scenario.prefix2as() {
+            let path = dir.join("prefix2as.txt");
+            std::fs::write(&path, table).map_err(|source| LabError::Io {
+                what: format!("write {}", path.display()),
+                source,
+            })?;
+            lab.asn_db = Some(path);
+        }
         let server = lab.nodes.last().ok_or_else(bad_hops)?;
         match &scenario.server.hostile {
             Some(h) => {
@@ -337,6 +351,12 @@ impl Lab {
         &self.scenario
     }
 
+    /// The prefix-to-AS table of the scenario's ASes, for `reconmap --asn-db` (none when
+    /// the scenario gives no AS).
+    pub fn asn_db(&self) -> Option<&Path> {
+        self.asn_db.as_deref()
+    }
+
     /// The state `persist` writes.
     pub fn state(&self) -> LabState {
         LabState {
@@ -348,6 +368,7 @@ impl Lab {
             namespaces: self.nodes.iter().map(|n| n.name().to_owned()).collect(),
             postfix_dir: self.postfix.as_ref().map(|p| p.dir().to_owned()),
             temp_dir: self.temp_dir.clone(),
+            asn_db: self.asn_db.clone(),
         }
     }
 

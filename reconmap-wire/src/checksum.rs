@@ -26,9 +26,9 @@ pub fn tcp_checksum(datagram: &[u8]) -> Option<u16> {
 
 /// The checksum the quoted segment must carry if nothing but the header bytes the quote shows
 /// changed since `sent` left: `sent` with the quoted addresses and quoted TCP header bytes
-/// (options as far as quoted) put in. `None` when the quote does not reach the checksum, or
-/// when the quoted datagram's length differs from the sent one (the unseen bytes then cannot
-/// be the sent ones).
+/// (options as far as quoted) put in. `None` when the quote does not reach the checksum, when
+/// the quoted datagram's length differs from the sent one (the unseen bytes then cannot be
+/// the sent ones), or when `sent` itself is cut short of its IP total length.
 pub fn expected_quoted_checksum(sent: &[u8], quote: &Quote) -> Option<u16> {
     as_quoted(sent, quote, None).and_then(|d| tcp_checksum(&d))
 }
@@ -45,6 +45,10 @@ fn as_quoted(sent: &[u8], quote: &Quote, rewritten: Option<&[u8]>) -> Option<Vec
     let sent_ip = Ipv4HeaderSlice::from_slice(sent).ok()?;
     let quoted_ip = quote.ip_header()?;
     if sent_ip.total_len() != quoted_ip.total_len() || sent_ip.ihl() != quoted_ip.ihl() {
+        return None;
+    }
+    // Only a whole datagram says what the unseen bytes were.
+    if sent.len() < usize::from(sent_ip.total_len()) {
         return None;
     }
     let qt = quote.transport();
@@ -78,6 +82,22 @@ fn as_quoted(sent: &[u8], quote: &Quote, rewritten: Option<&[u8]>) -> Option<Vec
 mod tests {
     use super::*;
     use crate::fixtures::starttls_probe;
+
+    #[test]
+    fn a_datagram_cut_short_gives_no_expectation() {
+        // Found by the fuzzer: a header-only quote diffed against itself claimed a changed
+        // checksum, computed over the bytes it lacked.
+        let sent = starttls_probe(5, 7);
+        let quote = Quote::new(&sent[..40]);
+        assert!(expected_quoted_checksum(&sent, &quote).is_some());
+        assert_eq!(expected_quoted_checksum(&sent[..40], &quote), None);
+        let d = crate::diff_quote(&sent[..40], &quote);
+        assert!(d.changes.is_empty(), "{:?}", d.changes);
+        assert!(!matches!(
+            d.payload,
+            crate::PayloadStatus::ChecksumChanged { .. }
+        ));
+    }
 
     fn quoted_checksum(d: &[u8]) -> u16 {
         u16::from_be_bytes([d[36], d[37]])

@@ -305,3 +305,49 @@ fn reset_box_resets_both_ends() {
         .sum();
     assert!(after >= 1, "the server side must be reset too");
 }
+
+/// The AS of `addr` in a prefix2as text, read here without ReconMap's table code: the longest
+/// `prefix<TAB>len<TAB>asn` line containing it.
+fn as_of(table: &str, addr: Ipv4Addr) -> Option<u32> {
+    table
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let net: Ipv4Addr = f.next()?.parse().ok()?;
+            let len: u32 = f.next()?.parse().ok()?;
+            let asn: u32 = f.next()?.parse().ok()?;
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            (u32::from(addr) & mask == u32::from(net) & mask).then_some((len, asn))
+        })
+        .max()
+        .map(|(_, asn)| asn)
+}
+
+/// The AS scenarios' truth, seen without ReconMap: traceroute's hop addresses looked up in the
+/// table the lab wrote give the ASes the scenario states, and the kernel's SMTP client sees
+/// the mailguard's rewriting (so the box is on the path where the table says it is).
+#[test]
+fn as_scenarios_put_traceroute_hops_in_their_stated_ases() {
+    reconmap_tests::require_root();
+    for name in [
+        "as-client-network",
+        "as-transit",
+        "as-server-network",
+        "as-boundary",
+    ] {
+        let lab = up(name);
+        let s = lab.scenario().clone();
+        let table =
+            std::fs::read_to_string(lab.asn_db().expect("the lab wrote a table")).expect("table");
+        assert_eq!(as_of(&table, lab.prober_addr()), s.prober_asn, "{name}");
+        assert_eq!(as_of(&table, *lab.target().ip()), s.server.asn, "{name}");
+        let hops = traceroute(&lab);
+        assert_eq!(hops.len(), s.hops.len() + 1, "{name}: {hops:?}");
+        for (i, seen) in hops.iter().take(s.hops.len()).enumerate() {
+            let addr = seen.unwrap_or_else(|| panic!("{name}: hop {} silent", i + 1));
+            assert_eq!(as_of(&table, addr), s.hops[i].asn, "{name} hop {}", i + 1);
+        }
+        let t = session(&lab, lab.target(), true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_mailguarded(&t);
+    }
+}

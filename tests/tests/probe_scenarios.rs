@@ -11,11 +11,14 @@ fn check(name: &str) {
     let scenario = Scenario::builtin(name).unwrap_or_else(|e| panic!("scenario {name}: {e}"));
     let lab = Lab::up(&scenario).unwrap_or_else(|e| panic!("lab {name} did not come up: {e}"));
     let target = lab.target();
-    let report = probe_json(
-        lab.prober().name(),
-        &target.to_string(),
-        &["--retries", "1", "--reply-timeout", "5"],
-    );
+    let mut args = vec!["--retries", "1", "--reply-timeout", "5"];
+    // With ASes in the scenario, the prober gets the table the lab wrote (from the same plan
+    // the truth is stated in) and the truth's attribution is checked.
+    let asn_db = lab.asn_db().map(|p| p.display().to_string());
+    if let Some(path) = &asn_db {
+        args.extend(["--asn-db", path]);
+    }
+    let report = probe_json(lab.prober().name(), &target.to_string(), &args);
     assert_eq!(report["schema"], 2, "{report:#}");
     assert_eq!(report["target"], target.to_string(), "{report:#}");
     let seen = Observed::from_json(&report).unwrap_or_else(|e| panic!("{e}: {report:#}"));
@@ -92,6 +95,10 @@ macro_rules! scenario_tests {
 }
 
 scenario_tests! {
+    as_client_network => "as-client-network",
+    as_transit => "as-transit",
+    as_server_network => "as-server-network",
+    as_boundary => "as-boundary",
     clean => "clean",
     direct => "direct",
     mailguard_forward => "mailguard-forward",

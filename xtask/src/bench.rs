@@ -4,27 +4,32 @@
 //!   realistic packet mix in a namespace pair (targets: XDP <= 100 ns, TC <= 60 ns).
 //! - `verdict`: time from start to verdict in the wide-area lab scenario, in path RTTs (target <= 6).
 //! - `scan`: sessions per second against the `many` scenario.
+//! - `report`: `reconmap report` on 1,000 and 100,000 synthetic records: build time, file size
+//!   and load time in headless Chromium.
 //!
-//! Each benchmark is a binary of the `reconmap-tests` package, built in release mode.
+//! Each benchmark is a binary (of `reconmap-tests`, or `reconmap-report`'s `report-bench`),
+//! built in release mode.
 use anyhow::{bail, Result};
 
 use crate::util::{cargo, require_root, run_inherit};
 
-const BENCHES: &[(&str, &str)] = &[
-    ("datapath", "bench-datapath"),
-    ("verdict", "bench-verdict"),
-    ("scan", "bench-scan"),
+/// (name, package, binary)
+const BENCHES: &[(&str, &str, &str)] = &[
+    ("datapath", "reconmap-tests", "bench-datapath"),
+    ("verdict", "reconmap-tests", "bench-verdict"),
+    ("scan", "reconmap-tests", "bench-scan"),
+    ("report", "reconmap-report", "report-bench"),
 ];
 
 pub fn run_bench(only: Option<&str>) -> Result<()> {
     require_root("the benchmarks (eBPF, namespaces)")?;
     if let Some(o) = only {
-        if !BENCHES.iter().any(|(n, _)| *n == o) {
-            bail!("unknown benchmark `{o}` (datapath, verdict, scan)");
+        if !BENCHES.iter().any(|(n, _, _)| *n == o) {
+            bail!("unknown benchmark `{o}` (datapath, verdict, scan, report)");
         }
     }
     let bin = crate::build::build_release()?;
-    for (name, binary) in BENCHES {
+    for (name, package, binary) in BENCHES {
         if only.is_some_and(|o| o != *name) {
             continue;
         }
@@ -35,7 +40,7 @@ pub fn run_bench(only: Option<&str>) -> Result<()> {
             "--quiet",
             "--release",
             "-p",
-            "reconmap-tests",
+            package,
             "--bin",
             binary,
         ])

@@ -69,8 +69,12 @@ pub fn run(cmd: LabCmd) -> Result<()> {
                 lab.prober_addr()
             );
             println!("  target:           {}", lab.target());
+            let asn_db = lab
+                .asn_db()
+                .map(|p| format!(" --asn-db {}", p.display()))
+                .unwrap_or_default();
             println!(
-                "  try:              cargo xtask lab exec -- ./target/release/reconmap probe {}",
+                "  try:              cargo xtask lab exec -- ./target/release/reconmap probe{asn_db} {}",
                 lab.target()
             );
             lab.persist(Path::new(STATE_DIR))?;

@@ -53,6 +53,10 @@ enum Cmd {
     Demo {
         /// Only these scenarios (default: a representative set).
         scenarios: Vec<String>,
+        /// Also save a PNG of the report's map (headless Chromium), e.g. the README's
+        /// docs/images/report-map.png.
+        #[arg(long, value_name = "PNG")]
+        screenshot: Option<std::path::PathBuf>,
     },
     /// Build the cargo-fuzz targets in fuzz/ (nightly, AddressSanitizer) and run each for a
     /// while, two at a time; a crash or a failed property fails the command.
@@ -76,7 +80,7 @@ enum Cmd {
     },
     /// Benchmarks: eBPF per-packet cost (bpf_stats), time to verdict in RTTs, scan rate.
     Bench {
-        /// Only this benchmark: datapath, verdict or scan.
+        /// Only this benchmark: datapath, verdict, scan or report.
         only: Option<String>,
     },
 }
@@ -129,10 +133,13 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             let targets = fuzz::select(target.as_deref())?;
             fuzz::run_fuzz(&targets, seconds, jobs.unwrap_or_else(fuzz::default_jobs))
         }
-        Cmd::Demo { scenarios } => {
+        Cmd::Demo {
+            scenarios,
+            screenshot,
+        } => {
             setup::run_setup()?;
             let bin = build::build_release()?;
-            demo::run_demo(&bin, &scenarios)
+            demo::run_demo(&bin, &scenarios, screenshot.as_deref())
         }
         Cmd::Lab { command } => lab::run(command),
         Cmd::Bench { only } => {

@@ -23,8 +23,9 @@ pub fn csv_header() -> String {
 /// `hops` is compact: `ttl:addr:payload` joined with spaces (`1:203.0.113.1:intact 2:*:none`).
 pub fn to_csv_row(r: &Report) -> String {
     let opt = |v: Option<String>| v.unwrap_or_default();
-    let after = r.segment.map(|s| s.after);
-    let at = r.segment.and_then(|s| s.at);
+    let segment = r.segment.as_ref().map(super::SegmentOut::segment);
+    let after = segment.map(|s| s.after);
+    let at = segment.and_then(|s| s.at);
     let hops: Vec<String> = r
         .hops
         .iter()

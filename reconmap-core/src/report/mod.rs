@@ -1,7 +1,10 @@
 //! The record of one probe and its output formats: JSON (schema 1, see docs/output.md), CSV,
 //! and a traceroute-like table.
+mod attribution;
 mod csv;
 mod table;
+
+pub use attribution::{AsAnnotator, AttributionOut, HopRefOut, SegmentOut, VantageOut};
 
 pub use csv::{csv_header, to_csv_row};
 pub use table::render_table;
@@ -13,7 +16,7 @@ use crate::evidence::{
     PayloadStatus, ProbeMatch, TcpObservations,
 };
 use crate::smtp::SmtpObservations;
-use crate::verdict::{decide, Segment, Verdict};
+use crate::verdict::{decide, Verdict};
 use reconmap_wire::{IcmpExtension, IcmpExtensions, InterfaceInfo, MplsLabel, TimeToLive};
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -81,6 +84,12 @@ impl HopPayload {
 pub struct HopOut {
     pub ttl: TimeToLive,
     pub addr: Option<Ipv4Addr>,
+    /// The AS originating the prefix of `addr` (`--asn-db`; the first of a multi-origin
+    /// prefix's ASes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_name: Option<String>,
     pub rtt_ms: Option<f64>,
     /// ICMP type and code of the answer (`[11, 0]`: time exceeded in transit).
     pub icmp: Option<IcmpKind>,
@@ -185,6 +194,8 @@ impl From<&HopRecord> for HopOut {
         Self {
             ttl: h.ttl,
             addr: h.addr,
+            asn: None,
+            as_name: None,
             rtt_ms: h.rtt.map(ms),
             icmp: h.icmp,
             attempts: h.attempts,
@@ -332,13 +343,25 @@ pub struct Report {
     pub version: &'static str,
     /// `ADDR:PORT`
     pub target: String,
+    /// The AS originating the target's prefix (`--asn-db`; `null`: no data).
+    pub target_asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_as_name: Option<String>,
     pub prober: Ipv4Addr,
+    /// The AS originating the prober's prefix (`--asn-db`; `null`: no data).
+    pub prober_asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prober_as_name: Option<String>,
+    /// Where the measurement was taken from (to compare vantage points).
+    pub vantage: VantageOut,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub verdict: Verdict,
     /// The verdict rule that decided (`verdict::RULES`).
     pub rule: &'static str,
-    pub segment: Option<Segment>,
+    pub segment: Option<SegmentOut>,
+    /// Whose network the segment lies in (`null` when the verdict names no segment).
+    pub attribution: Option<AttributionOut>,
     pub reason: String,
     pub evidence: Vec<String>,
     pub hops: Vec<HopOut>,
@@ -373,11 +396,21 @@ impl Report {
             tool: "reconmap",
             version: env!("CARGO_PKG_VERSION"),
             target: input.target.to_string(),
+            target_asn: None,
+            target_as_name: None,
             prober: input.prober,
+            prober_asn: None,
+            prober_as_name: None,
+            vantage: VantageOut {
+                name: None,
+                prober: input.prober,
+                asn: None,
+            },
             started_at: humantime::format_rfc3339_millis(input.started_at).to_string(),
             verdict: d.verdict,
             rule: d.rule,
-            segment: d.segment,
+            segment: d.segment.map(SegmentOut::from),
+            attribution: d.segment.map(|_| AttributionOut::no_data()),
             reason: d.reason,
             evidence: d.evidence,
             hops: input.hops.iter().map(HopOut::from).collect(),

@@ -23,9 +23,15 @@ pub fn render_table(r: &Report, color: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "reconmap: STARTTLS path to {} from {}",
-        r.target, r.prober
+        "reconmap: STARTTLS path to {}{} from {}{}",
+        r.target,
+        as_suffix(r.target_asn, r.target_as_name.as_deref()),
+        r.prober,
+        as_suffix(r.prober_asn, r.prober_as_name.as_deref()),
     );
+    if let Some(name) = &r.vantage.name {
+        let _ = writeln!(s, "vantage: {name}");
+    }
     // The hop column: the address, and an MPLS label stack after it when the hop sent one.
     let hop_cells: Vec<String> = r.hops.iter().map(hop_cell).collect();
     let width = hop_cells.iter().map(String::len).max().unwrap_or(0).max(16);
@@ -202,7 +208,7 @@ pub fn render_table(r: &Report, color: bool) -> String {
     };
     let verdict = p.wrap(colour, r.verdict.name());
     let _ = writeln!(s, "verdict: {verdict}");
-    if let Some(seg) = r.segment {
+    if let Some(seg) = r.segment.as_ref().map(super::SegmentOut::segment) {
         let after = match seg.after.addr {
             Some(a) if seg.after.ttl.0 == 0 => format!("the prober ({a})"),
             Some(a) => format!("hop {} ({a})", seg.after.ttl),
@@ -217,6 +223,9 @@ pub fn render_table(r: &Report, color: bool) -> String {
         });
         let _ = writeln!(s, "segment: after {after}, at {at}");
     }
+    if let Some(line) = super::attribution::attribution_line(r) {
+        let _ = writeln!(s, "whose:   {line}");
+    }
     let _ = writeln!(s, "reason:  {}", r.reason);
     for e in &r.errors {
         let _ = writeln!(s, "note:    {e}");
@@ -227,9 +236,19 @@ pub fn render_table(r: &Report, color: bool) -> String {
 /// `198.51.100.6`, `198.51.100.6 MPLS L=24001,16005` (top of the stack first), or `*`.
 fn hop_cell(h: &super::HopOut) -> String {
     let mut cell = h.addr.map_or("*".to_string(), |a| a.to_string());
+    cell.push_str(&as_suffix(h.asn, h.as_name.as_deref()));
     if !h.mpls.is_empty() {
         let labels: Vec<String> = h.mpls.iter().map(|l| l.label.to_string()).collect();
         let _ = write!(cell, " MPLS L={}", labels.join(","));
     }
     cell
+}
+
+/// ` [AS64500 TransitCo]`, ` [AS64500]`, or nothing without an AS.
+fn as_suffix(asn: Option<u32>, name: Option<&str>) -> String {
+    match (asn, name) {
+        (Some(n), Some(name)) => format!(" [AS{n} {name}]"),
+        (Some(n), None) => format!(" [AS{n}]"),
+        (None, _) => String::new(),
+    }
 }

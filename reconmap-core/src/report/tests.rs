@@ -5,7 +5,7 @@ use reconmap_wire::TimeToLive;
 use std::time::Duration;
 use std::time::SystemTime;
 
-fn input(modified_at: Option<u8>) -> Evidence {
+pub(super) fn input(modified_at: Option<u8>) -> Evidence {
     let hops = (1..=3u8)
         .map(|t| HopRecord {
             ttl: TimeToLive(t),

@@ -18,6 +18,10 @@ pub struct Tally {
     /// Completed or described chains: how many a verifying client would accept, and not.
     pub chain_valid: u64,
     pub chain_invalid: u64,
+    /// Records naming a segment, by whose network it lies in (`client_network`, ...).
+    pub attribution: BTreeMap<String, u64>,
+    /// Segments attributed to one AS (`client_network`, `server_network`, `transit`) by AS.
+    pub attributed_asns: HashMap<u32, u64>,
 }
 
 impl Tally {
@@ -47,6 +51,24 @@ impl Tally {
         }
     }
 
+    /// Counts whose network a record's segment lies in.
+    pub fn record_attribution(&mut self, class: &str, asns: &[u32]) {
+        *self.attribution.entry(class.to_string()).or_default() += 1;
+        if matches!(class, "client_network" | "server_network" | "transit") {
+            for &asn in asns {
+                *self.attributed_asns.entry(asn).or_default() += 1;
+            }
+        }
+    }
+
+    /// The `n` ASes most segments were attributed to, most frequent first (ties by number).
+    pub fn top_asns(&self, n: usize) -> Vec<(u32, u64)> {
+        let mut v: Vec<(u32, u64)> = self.attributed_asns.iter().map(|(a, c)| (*a, *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+
     /// The `n` hops seen most often at a segment, most frequent first (ties by address).
     pub fn top_hops(&self, n: usize) -> Vec<(Ipv4Addr, u64)> {
         let mut v: Vec<(Ipv4Addr, u64)> = self.segment_hops.iter().map(|(a, c)| (*a, *c)).collect();
@@ -73,6 +95,15 @@ impl Tally {
                 "certificate chain valid {} / not valid {}",
                 self.chain_valid, self.chain_invalid
             );
+        }
+        if !self.attribution.is_empty() {
+            let _ = writeln!(s, "\n{:<22} {:>10}", "segment lies in", "targets");
+            for (class, c) in &self.attribution {
+                let _ = writeln!(s, "{class:<22} {c:>10}");
+            }
+            for (asn, c) in self.top_asns(5) {
+                let _ = writeln!(s, "  AS{asn:<19} {c:>8}");
+            }
         }
         let top = self.top_hops(10);
         if !top.is_empty() {
@@ -104,6 +135,23 @@ mod tests {
         let text = t.render();
         assert!(text.contains("stripped") && text.contains("203.0.113.1"));
         assert!(!text.contains("TLS"));
+        assert!(!text.contains("segment lies in"));
+    }
+
+    #[test]
+    fn attributions_are_counted_with_the_ases_they_name() {
+        let mut t = Tally::default();
+        t.record_attribution("transit", &[64500]);
+        t.record_attribution("transit", &[64500]);
+        t.record_attribution("client_network", &[64496]);
+        t.record_attribution("ambiguous", &[64500, 64510]);
+        assert_eq!(t.attribution.get("transit"), Some(&2));
+        assert_eq!(t.top_asns(5), vec![(64500, 2), (64496, 1)]);
+        let text = t.render();
+        assert!(
+            text.contains("segment lies in") && text.contains("AS64500"),
+            "{text}"
+        );
     }
 
     #[test]

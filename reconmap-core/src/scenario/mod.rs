@@ -67,6 +67,11 @@ pub struct Scenario {
     /// Truth for targets outside every middlebox's `daddr` restriction (the clean half of `many`).
     #[serde(default)]
     pub expect_outside: Option<Expected>,
+    /// The prober's AS. With any AS given (here, on a hop or on the server) the lab and the
+    /// simulator hand the prober a prefix-to-AS table of the scenario's addresses
+    /// ([`Scenario::prefix2as`]).
+    #[serde(default)]
+    pub prober_asn: Option<u32>,
 }
 
 /// One router on the path.
@@ -94,6 +99,10 @@ pub struct HopSpec {
     /// stack (an RFC 4884 extension) with these labels, top of the stack first.
     #[serde(default)]
     pub mpls_labels: Vec<u32>,
+    /// The AS the router belongs to (its interface addresses map to it in the scenario's
+    /// prefix-to-AS table).
+    #[serde(default)]
+    pub asn: Option<u32>,
 }
 
 /// Forged ICMP errors a router sends for each STARTTLS probe it forwards.
@@ -281,6 +290,9 @@ pub struct ServerSpec {
     /// A misbehaving server instead of Postfix (`reconmap-hostile-smtp`).
     #[serde(default)]
     pub hostile: Option<HostileSpec>,
+    /// The server's AS (its addresses and AnyIP prefix map to it).
+    #[serde(default)]
+    pub asn: Option<u32>,
 }
 
 /// A hostile or odd SMTP server.
@@ -359,6 +371,7 @@ impl Default for ServerSpec {
             tls_profile: TlsProfile::default(),
             anyip: None,
             hostile: None,
+            asn: None,
         }
     }
 }
@@ -401,14 +414,24 @@ pub struct Expected {
     /// show a header change (checked when given).
     #[serde(default)]
     pub candidate_hops: Option<Vec<u8>>,
+    /// Whose network the segment lies in, given the scenario's ASes (checked when given).
+    #[serde(default)]
+    pub attribution: Option<reconmap_asn::AttributionClass>,
+    /// The ASes the attribution names, in the record's order (checked when given).
+    #[serde(default)]
+    pub attribution_asns: Option<Vec<u32>>,
 }
 
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.segment_after, self.segment_at) {
-            (None, _) => write!(f, "{}", self.verdict),
-            (Some(a), Some(b)) => write!(f, "{} between hop {a} and hop {b}", self.verdict),
-            (Some(a), None) => write!(f, "{} after hop {a}, before the server", self.verdict),
+            (None, _) => write!(f, "{}", self.verdict)?,
+            (Some(a), Some(b)) => write!(f, "{} between hop {a} and hop {b}", self.verdict)?,
+            (Some(a), None) => write!(f, "{} after hop {a}, before the server", self.verdict)?,
+        }
+        match self.attribution {
+            Some(class) => write!(f, ", {class}"),
+            None => Ok(()),
         }
     }
 }
@@ -507,6 +530,18 @@ impl Scenario {
             if !plan::is_lab_prefix(&p) {
                 return err(format!("anyip {p} outside the lab ranges"));
             }
+        }
+        let any_asn = self.prober_asn.is_some()
+            || self.server.asn.is_some()
+            || self.hops.iter().any(|h| h.asn.is_some());
+        let wants_attribution = [Some(&self.expect), self.expect_outside.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|e| e.attribution.is_some() || e.attribution_asns.is_some());
+        if wants_attribution && !any_asn {
+            return err(
+                "an expected attribution needs ASes (prober_asn, hop or server asn)".into(),
+            );
         }
         for (i, hop) in self.hops.iter().enumerate() {
             if let Some(p) = hop.middlebox.as_ref().and_then(|m| m.daddr) {

@@ -56,6 +56,49 @@ impl Scenario {
         }
     }
 
+    /// The scenario's prefix-to-AS table (CAIDA prefix2as lines), when it gives any AS: every
+    /// interface address of a node maps, as a /32, to the node's AS (the prober's to
+    /// `prober_asn`, a router's two to its `asn`, the server's link address, main address
+    /// and AnyIP prefix to the server's `asn`); nodes without an AS are left out (no data).
+    /// Exact by construction: the border error of real tables (docs/output.md) is not
+    /// modelled.
+    pub fn prefix2as(&self) -> Option<String> {
+        let n = self.hops.len();
+        let mut rows: Vec<(Ipv4Addr, u8, u32)> = Vec::new();
+        let mut host = |addr: Option<Ipv4Addr>, asn: Option<u32>| {
+            if let (Some(a), Some(asn)) = (addr, asn) {
+                rows.push((a, 32, asn));
+            }
+        };
+        host(link_addr(0, false), self.prober_asn);
+        for (k, hop) in self.hops.iter().enumerate() {
+            host(link_addr(k, true), hop.asn);
+            host(link_addr(k + 1, false), hop.asn);
+        }
+        host(link_addr(n, true), self.server.asn);
+        host(Some(SERVER_ADDR), self.server.asn);
+        if let (Some(p), Some(asn)) = (self.server.anyip, self.server.asn) {
+            rows.push((p.network(), p.prefix_len(), asn));
+        }
+        if rows.is_empty() {
+            return None;
+        }
+        Some(
+            rows.iter()
+                .map(|(a, len, asn)| format!("{a}\t{len}\t{asn}\n"))
+                .collect(),
+        )
+    }
+
+    /// What the prober is given to attribute segments: the scenario's prefix-to-AS table,
+    /// or nothing when the scenario gives no AS.
+    pub fn as_annotator(&self) -> crate::report::AsAnnotator {
+        let db = self
+            .prefix2as()
+            .and_then(|t| reconmap_asn::AsDb::from_reader(t.as_bytes()).ok());
+        crate::report::AsAnnotator::new(db, None, None)
+    }
+
     /// The representative target: `192.0.2.25:25`, or with AnyIP the prefix's first host.
     pub fn target(&self) -> SocketAddrV4 {
         let ip = match self.server.anyip {
@@ -123,6 +166,42 @@ mod tests {
         assert_eq!(inside.verdict, Verdict::Stripped);
         assert_eq!(outside.verdict, Verdict::Clean);
         assert_eq!(s.expected_for(Ipv4Addr::new(203, 0, 113, 1)), None);
+    }
+
+    #[test]
+    fn the_as_table_maps_every_interface_of_a_node_to_its_as() {
+        let s = Scenario::from_toml(
+            r#"
+            name = "as-plan"
+            description = "d"
+            prober_asn = 64496
+            hops = [{ asn = 64496 }, {}, { asn = 64500 }]
+            server = { asn = 64510, anyip = "198.18.0.0/24" }
+            expect = { verdict = "clean" }
+            "#,
+        )
+        .expect("scenario");
+        let table = s.prefix2as().expect("table");
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "198.51.100.1\t32\t64496",
+                "198.51.100.2\t32\t64496",
+                "198.51.100.5\t32\t64496",
+                "198.51.100.10\t32\t64500",
+                "198.51.100.13\t32\t64500",
+                "198.51.100.14\t32\t64510",
+                "192.0.2.25\t32\t64510",
+                "198.18.0.0\t24\t64510",
+            ]
+        );
+        let db = reconmap_asn::AsDb::from_reader(table.as_bytes()).expect("loads");
+        // Hop 2 has no AS: its answering address is in no prefix.
+        let hop2 = s.hop_addr(2).expect("hop 2");
+        assert!(db.origins(hop2.into()).is_empty());
+        assert_eq!(db.origins(s.hop_addr(3).expect("hop 3").into()), [64500]);
+        assert_eq!(Scenario::builtin("clean").expect("clean").prefix2as(), None);
     }
 
     #[test]

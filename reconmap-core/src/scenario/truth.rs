@@ -20,19 +20,22 @@ pub struct Observed {
     pub ip_id_rewritten_from: Option<u8>,
     /// TTLs (`at`) of the candidate boxes the record lists.
     pub candidate_hops: Vec<u8>,
+    /// The attribution's class (`client_network`, ...) and ASes, when the record has one.
+    pub attribution: Option<(String, Vec<u32>)>,
 }
 
 impl Observed {
     pub fn from_report(r: &Report) -> Result<Self, String> {
+        let segment = r.segment.as_ref().map(crate::report::SegmentOut::segment);
         Ok(Self {
             target: r
                 .target
                 .parse()
                 .map_err(|e| format!("target `{}`: {e}", r.target))?,
             verdict: r.verdict,
-            segment_after: r.segment.map(|s| s.after.ttl.0),
-            segment_at: r.segment.and_then(|s| s.at.map(|h| h.ttl.0)),
-            segment_at_addr: r.segment.and_then(|s| s.at.and_then(|h| h.addr)),
+            segment_after: segment.map(|s| s.after.ttl.0),
+            segment_at: segment.and_then(|s| s.at.map(|h| h.ttl.0)),
+            segment_at_addr: segment.and_then(|s| s.at.and_then(|h| h.addr)),
             hops: r
                 .hops
                 .iter()
@@ -41,6 +44,10 @@ impl Observed {
                 .collect(),
             ip_id_rewritten_from: r.ip_id_rewritten_from.map(|h| h.ttl.0),
             candidate_hops: r.candidate_boxes.iter().map(|c| c.at.ttl.0).collect(),
+            attribution: r
+                .attribution
+                .as_ref()
+                .map(|a| (a.class.as_str().to_string(), a.asns.clone())),
         })
     }
 
@@ -81,6 +88,15 @@ impl Observed {
                 .flatten()
                 .filter_map(|c| ttl(&c["at"]))
                 .collect(),
+            attribution: v["attribution"]["class"].as_str().map(|class| {
+                let asns = v["attribution"]["asns"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| u32::try_from(a.as_u64()?).ok())
+                    .collect();
+                (class.to_string(), asns)
+            }),
         })
     }
 }
@@ -134,6 +150,21 @@ impl Scenario {
                     "candidate boxes at hops {:?} (expected {c:?})",
                     seen.candidate_hops
                 ));
+            }
+        }
+        if want.attribution.is_some() || want.attribution_asns.is_some() {
+            let class = want.attribution.map(|c| c.as_str().to_string());
+            let (got_class, got_asns) = seen
+                .attribution
+                .clone()
+                .map_or((None, None), |(c, a)| (Some(c), Some(a)));
+            if class.is_some() && got_class != class {
+                wrong.push(format!("attribution {got_class:?} (expected {class:?})"));
+            }
+            if let Some(asns) = &want.attribution_asns {
+                if got_asns.as_ref() != Some(asns) {
+                    wrong.push(format!("attribution ASes {got_asns:?} (expected {asns:?})"));
+                }
             }
         }
         // A forging router's messages may claim any hop.

@@ -194,6 +194,7 @@ fn hop() -> impl Strategy<Value = HopSpec> {
                 forge,
                 quote_bytes: quote.filter(|_| plain),
                 mpls_labels: lsr.unwrap_or_default(),
+                asn: None,
             }
         })
 }
@@ -213,12 +214,14 @@ fn server() -> impl Strategy<Value = ServerSpec> {
             tls_profile: PROFILES[p],
             anyip: Some(anyip()),
             hostile: None,
+            asn: None,
         }),
         hostile.prop_map(|h| ServerSpec {
             tls: true,
             tls_profile: TlsProfile::Modern,
             anyip: Some(anyip()),
             hostile: Some(h),
+            asn: None,
         }),
     ]
 }
@@ -259,8 +262,11 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     segment_at: None,
                     ip_id_rewritten_from: None,
                     candidate_hops: None,
+                    attribution: None,
+                    attribution_asns: None,
                 },
                 expect_outside: None,
+                prober_asn: None,
             }
         })
 }

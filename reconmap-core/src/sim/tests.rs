@@ -53,8 +53,10 @@ fn one(name: &str, cfg: ProbeConfig) -> (Report, SimNet) {
 
 fn segment(r: &Report) -> (Option<u8>, Option<u8>) {
     (
-        r.segment.map(|s| s.after.ttl.0),
-        r.segment.and_then(|s| s.at.map(|a| a.ttl.0)),
+        r.segment.as_ref().map(|s| s.after.ttl.0),
+        r.segment
+            .as_ref()
+            .and_then(|s| s.at.as_ref().map(|a| a.ttl.0)),
     )
 }
 
@@ -83,8 +85,11 @@ fn every_scenario_gives_its_truth_in_the_simulator() {
         let (ev, stats, net) = simulate(s, &targets, ProbeConfig::default(), plan);
         assert_eq!(ev.len(), targets.len(), "{}: one record per target", s.name);
         assert_eq!(stats.incomplete(), 0, "{}: {stats:?}", s.name);
+        let annotator = s.as_annotator();
         for e in ev {
-            if let Err(e) = truth_error(s, &Report::build(e)) {
+            let mut r = Report::build(e);
+            annotator.annotate(&mut r);
+            if let Err(e) = truth_error(s, &r) {
                 wrong.push(e);
             }
         }

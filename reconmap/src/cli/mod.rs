@@ -2,9 +2,11 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod attribution_args;
 mod capture;
 mod probe;
 mod prober;
+mod report;
 mod scan;
 mod session_args;
 mod signals;
@@ -31,11 +33,26 @@ enum Command {
     Scan(scan::Args),
     /// Load the datapath on an interface and print what it captures for the given flows.
     Capture(capture::Args),
+    /// Build one self-contained HTML report (or Markdown) from probe and scan results.
+    Report(report::Args),
 }
 
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    // Reading results needs neither root nor the async runtime.
+    let cli = match cli.command {
+        Command::Report(args) => {
+            return match report::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("reconmap: error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        command => Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,6 +68,7 @@ pub fn main() -> ExitCode {
             Command::Probe(args) => probe::run(args).await,
             Command::Scan(args) => scan::run(args).await,
             Command::Capture(args) => capture::run(args).await,
+            Command::Report(_) => Ok(()),
         }
     });
     match result {

@@ -1,4 +1,5 @@
 //! `reconmap probe TARGET[:PORT]...`: trace where STARTTLS is stripped on the path to each target.
+use super::attribution_args::AttributionArgs;
 use super::session_args::SessionArgs;
 use crate::output::report_writer::{OutputArgs, ReportWriter};
 use anyhow::{Context as _, Result};
@@ -18,6 +19,8 @@ pub struct Args {
     #[command(flatten)]
     session: SessionArgs,
     #[command(flatten)]
+    attribution: AttributionArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -29,6 +32,7 @@ pub async fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let first = targets.first().context("no target given")?;
     args.session.validate()?;
+    let annotator = args.attribution.annotator()?;
     let mut writer = ReportWriter::open(&args.output)?;
     let plan = RunPlan {
         concurrency: targets.len().clamp(1, 64),
@@ -36,9 +40,9 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let (mut net, mut engine) = super::prober::open(&args.session, plan, *first.ip())?;
     let mut sink = |e: Evidence, _: &RunStats| {
-        writer
-            .write(&Report::build(e))
-            .map_err(|e| SinkError(format!("{e:#}")))
+        let mut r = Report::build(e);
+        annotator.annotate(&mut r);
+        writer.write(&r).map_err(|e| SinkError(format!("{e:#}")))
     };
     let stats = reconmap_datapath::run(
         &mut engine,

@@ -1,4 +1,5 @@
 //! `reconmap scan`: many targets at once on the probe engine, paced, sharded, resumable.
+use super::attribution_args::AttributionArgs;
 use super::session_args::SessionArgs;
 use super::signals::stop_channel;
 use crate::output::report_writer::rfc3339;
@@ -66,6 +67,8 @@ pub struct Args {
     metadata: Option<PathBuf>,
     #[command(flatten)]
     session: SessionArgs,
+    #[command(flatten)]
+    attribution: AttributionArgs,
     /// No progress bar or progress lines.
     #[arg(long)]
     quiet: bool,
@@ -79,6 +82,7 @@ pub async fn run(args: Args) -> Result<()> {
         );
     }
     args.session.validate()?;
+    let annotator = args.attribution.annotator()?;
     let shard = Shard::new(args.shard, args.shards).map_err(anyhow::Error::msg)?;
     let started_wall = SystemTime::now();
 
@@ -199,13 +203,18 @@ pub async fn run(args: Args) -> Result<()> {
     let mut tally = Tally::default();
     let mut stdout = std::io::stdout().lock();
     let mut sink = |e: Evidence, stats: &RunStats| -> Result<(), SinkError> {
-        let r = Report::build(e);
+        let mut r = Report::build(e);
+        annotator.annotate(&mut r);
         // The hop a stripping segment points at: the first showing the change, else the
         // last seeing the original bytes.
         let hop = r
             .segment
-            .and_then(|s| s.at.and_then(|h| h.addr).or(s.after.addr));
+            .as_ref()
+            .and_then(|s| s.at.as_ref().and_then(|h| h.addr).or(s.after.addr));
         tally.record(r.verdict.name(), hop);
+        if let Some(a) = &r.attribution {
+            tally.record_attribution(a.class.as_str(), &a.asns);
+        }
         if let Some(t) = &r.tls {
             tally.record_tls(&t.observations);
         }

@@ -115,6 +115,8 @@ pub struct Sweep {
     unmatched: u32,
     /// Answers of the current round that only a probe sent alone could tie to its TTL.
     unresolved_in_round: u32,
+    /// What the current round sent (for [`Sweep::sequential_when_all_in`]).
+    round_probes: Vec<(TimeToLive, ProbeKind)>,
     sequential: Option<Sequential>,
     /// Probes owed at once (after a sequential answer, or the junction's disagreement).
     owed: Vec<(TimeToLive, ProbeKind)>,
@@ -134,6 +136,7 @@ impl Sweep {
             finished: false,
             unmatched: 0,
             unresolved_in_round: 0,
+            round_probes: Vec::new(),
             sequential: None,
             owed: Vec::new(),
             junction: None,
@@ -214,6 +217,7 @@ impl Sweep {
         which: &[(TimeToLive, ProbeKind)],
     ) -> Result<Vec<SweepProbe>, PacketError> {
         self.unresolved_in_round = 0;
+        self.round_probes = which.to_vec();
         let out = self.send(which)?;
         self.round_deadline = Some(now + self.plan.wait);
         Ok(out)
@@ -265,10 +269,11 @@ impl Sweep {
         let (id, how) = match self.probes.identify(&icmp.quote) {
             Identified::Probe(id, how) => (id, how),
             Identified::Unknown { resolvable } => {
+                let late = self.late_answer_of_other_kind(&icmp.quote);
                 let alone = self
                     .sequential
                     .as_mut()
-                    .filter(|_| resolvable)
+                    .filter(|_| resolvable && !late)
                     .and_then(|s| s.outstanding.take());
                 match alone {
                     Some((id, _)) => (id, ProbeMatch::Sequential),
@@ -332,14 +337,55 @@ impl Sweep {
         true
     }
 
-    /// Goes sequential at once (without waiting for the round's end) when every silent TTL
-    /// may already have answered with a quote only a probe sent alone can place.
+    /// Whether a quote no probe could be matched to carries the sequence number of the kind
+    /// of probe (STARTTLS or control) that is *not* the one outstanding in sequential mode:
+    /// then it is a late answer to an earlier round, not the answer to the probe sent alone.
+    /// (A box shifting sequence numbers shifts them by a random offset, which makes the
+    /// quoted number equal neither.)
+    fn late_answer_of_other_kind(&self, quote: &Quote) -> bool {
+        let (Some(seq), Some(quoted)) = (self.sequential.as_ref(), quote.tcp_seq()) else {
+            return false;
+        };
+        let Some(kind) = seq
+            .outstanding
+            .and_then(|(id, _)| self.probes.get(id))
+            .map(|p| p.kind)
+        else {
+            return false;
+        };
+        let starttls = self.plan.template.seq;
+        let control = self.plan.control.as_ref().map(|c| c.seq);
+        match kind {
+            ProbeKind::Starttls => control.is_some_and(|c| c != starttls && quoted == c),
+            ProbeKind::Control => control.is_some_and(|c| c != starttls) && quoted == starttls,
+        }
+    }
+
+    /// Goes sequential at once (without waiting for the round's end) when every probe of the
+    /// round still unanswered (STARTTLS and control) may already have answered with a quote
+    /// only a probe sent alone can place. Counting the controls matters: their answers are
+    /// unresolvable too, and an early start while some are in flight would let a late one
+    /// pass for the answer to the first probe sent alone.
     fn sequential_when_all_in(&mut self, now: Instant) {
         if self.sequential.is_some() || self.unresolved_in_round == 0 || self.junction.is_some() {
             return;
         }
         let silent = self.silent();
-        if !silent.is_empty() && self.unresolved_in_round as usize >= silent.len() {
+        let in_flight = self
+            .round_probes
+            .iter()
+            .filter(|(ttl, kind)| {
+                if !silent.contains(ttl) {
+                    return false;
+                }
+                let hop = self.hops.get(ttl);
+                match kind {
+                    ProbeKind::Starttls => hop.is_some_and(|h| h.answer.is_none()),
+                    ProbeKind::Control => hop.is_some_and(|h| h.control.is_none()),
+                }
+            })
+            .count();
+        if !silent.is_empty() && self.unresolved_in_round as usize >= in_flight.max(silent.len()) {
             self.start_sequential(now, &silent);
         }
     }

@@ -292,3 +292,60 @@ fn an_echoed_rewrite_confirms_a_checksum_inference_only_when_it_gives_the_quoted
     let other = s.hop_records(Some(b"XXXXXXXA"));
     assert_eq!(other[2].checksum_confirmed_by, None);
 }
+
+#[test]
+fn a_late_answer_to_a_control_segment_is_not_taken_for_the_probe_sent_alone() {
+    // Found by the property test: IP IDs rewritten after hop 2, header-only quotes, loss.
+    // A control segment's answer arriving while a STARTTLS probe is outstanding alone must not
+    // be placed as that probe's answer (its quote shows the control's sequence number).
+    let t0 = Instant::now();
+    let mut s = sweep(1);
+    let probes = s.start(t0).expect("probes");
+    for p in routers(&probes)
+        .into_iter()
+        .filter(|p| p.ttl <= TimeToLive(2))
+    {
+        s.on_icmp(t0, &answer(p, 40, None));
+    }
+    // Hops 3 and 4 silent: the retry round carries STARTTLS probes and control segments.
+    let retry = s.on_timer(t0 + WAIT).expect("retry");
+    let control = retry
+        .iter()
+        .find(|p| p.kind == ProbeKind::Control && p.ttl == TimeToLive(3))
+        .cloned()
+        .expect("a control to hop 3");
+    // Both STARTTLS retries come back with foreign IP IDs: as many as the silent TTLs, but
+    // the controls are still in flight, so no early sequential start yet.
+    for p in retry.iter().filter(|p| p.kind == ProbeKind::Starttls) {
+        s.on_icmp(t0 + WAIT, &answer(p, 40, Some(0xbeef)));
+    }
+    let early = s.take_owed(t0 + WAIT).expect("owed");
+    assert!(
+        early.is_empty(),
+        "sequential started with controls in flight"
+    );
+    // The round ends: sequential probing of hops 3 and 4.
+    let now = t0 + WAIT + WAIT;
+    let first = s.on_timer(now).expect("sequential");
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].ttl, first[0].kind),
+        (TimeToLive(3), ProbeKind::Starttls)
+    );
+    s.mark_sent(first[0].ip_id, now);
+    // The control's late answer (foreign IP ID, the control's sequence number) arrives first.
+    assert!(!s.on_icmp(now, &answer(&control, 40, Some(0xbeef))));
+    assert!(s.take_owed(now).expect("owed").is_empty(), "still waiting");
+    // Then the real answer.
+    assert!(s.on_icmp(now, &answer(&first[0], 40, Some(0xcafe))));
+    let hops = s.hop_records(None);
+    assert_eq!(hops[2].matched_by, Some(ProbeMatch::Sequential));
+    assert!(
+        hops[2]
+            .diff
+            .as_ref()
+            .is_some_and(|d| d.changes.iter().all(|c| c.field != "tcp.seq")),
+        "{:?}",
+        hops[2].diff
+    );
+}
