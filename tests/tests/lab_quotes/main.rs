@@ -162,6 +162,10 @@ macro_rules! scenario_checks {
 }
 
 scenario_checks! {
+    as_client_network => "as-client-network",
+    as_boundary => "as-boundary",
+    as_transit => "as-transit",
+    as_server_network => "as-server-network",
     clean => "clean",
     mailguard_forward => "mailguard-forward",
     mailguard_prerouting => "mailguard-prerouting",
