@@ -32,6 +32,16 @@ pub fn render_table(r: &Report, color: bool) -> String {
     if let Some(name) = &r.vantage.name {
         let _ = writeln!(s, "vantage: {name}");
     }
+    hop_rows(&mut s, r, &p);
+    server_lines(&mut s, r);
+    tls_lines(&mut s, r);
+    path_lines(&mut s, r);
+    verdict_lines(&mut s, r, &p);
+    s
+}
+
+/// One traceroute-like row per hop.
+fn hop_rows(s: &mut String, r: &Report, p: &Paint) {
     // The hop column: the address, and an MPLS label stack after it when the hop sent one.
     let hop_cells: Vec<String> = r.hops.iter().map(hop_cell).collect();
     let width = hop_cells.iter().map(String::len).max().unwrap_or(0).max(16);
@@ -43,70 +53,83 @@ pub fn render_table(r: &Report, color: bool) -> String {
     for (h, addr) in r.hops.iter().zip(&hop_cells) {
         let rtt = h.rtt_ms.map_or("*".to_string(), |v| format!("{v:.2} ms"));
         let qlen = h.quote_len.map_or("-".to_string(), |q| q.to_string());
-        let status = match h.payload {
-            HopPayload::Intact => p.wrap("32", "intact"),
-            HopPayload::Modified => p.wrap(
-                "1;31",
-                &format!(
-                    "MODIFIED \"{}\"",
-                    h.quoted_payload.as_deref().unwrap_or_default()
-                ),
-            ),
-            HopPayload::ChecksumChanged => {
-                let how = h
-                    .checksum
-                    .as_ref()
-                    .and_then(|c| c.confirmed_by.as_ref())
-                    .map_or("inferred".to_string(), |e| format!("confirmed by \"{e}\""));
-                p.wrap(
-                    "1;31",
-                    &format!("CHANGED (header-only quote, TCP checksum; {how})"),
-                )
-            }
-            HopPayload::ChecksumUnchanged => p.wrap("32", "intact (TCP checksum)"),
-            HopPayload::Short => p.wrap("33", "short quote (no payload)"),
-            HopPayload::None => p.wrap("2", "no reply"),
-            HopPayload::Conflicting => {
-                let others: Vec<String> = h
-                    .conflicts
-                    .iter()
-                    .map(|c| format!("{} {}", c.addr, c.payload.name()))
-                    .collect();
-                p.wrap(
-                    "1;33",
-                    &format!("CONFLICTING answers (also {})", others.join(", ")),
-                )
-            }
-        };
-        let mut extra = String::new();
-        if h.shared {
-            extra.push_str(" (shared)");
-        }
-        for c in &h.changes {
-            let _ = write!(extra, " [{} {}->{}]", c.field, c.sent, c.quoted);
-        }
-        match h.matched_by {
-            Some(crate::evidence::ProbeMatch::TcpTimestamp) => {
-                extra.push_str(" (matched by TSval)")
-            }
-            Some(crate::evidence::ProbeMatch::Sequential) => extra.push_str(" (probed alone)"),
-            _ => {}
-        }
-        if let Some(c) = &h.control {
-            match c.addr {
-                Some(a) if h.payload == HopPayload::None => {
-                    let _ = write!(extra, " control answered by {a}");
-                }
-                Some(_) => {}
-                None => extra.push_str(" control: no reply"),
-            }
-        }
+        let status = hop_status(h, p);
+        let extra = hop_extra(h);
         let _ = writeln!(
             s,
             "{:>3}  {:<width$} {:>9} {:>6}  {status}{extra}",
             h.ttl, addr, rtt, qlen
         );
     }
+}
+
+/// What the hop's quote shows of the STARTTLS command.
+fn hop_status(h: &super::HopOut, p: &Paint) -> String {
+    match h.payload {
+        HopPayload::Intact => p.wrap("32", "intact"),
+        HopPayload::Modified => p.wrap(
+            "1;31",
+            &format!(
+                "MODIFIED \"{}\"",
+                h.quoted_payload.as_deref().unwrap_or_default()
+            ),
+        ),
+        HopPayload::ChecksumChanged => {
+            let how = h
+                .checksum
+                .as_ref()
+                .and_then(|c| c.confirmed_by.as_ref())
+                .map_or("inferred".to_string(), |e| format!("confirmed by \"{e}\""));
+            p.wrap(
+                "1;31",
+                &format!("CHANGED (header-only quote, TCP checksum; {how})"),
+            )
+        }
+        HopPayload::ChecksumUnchanged => p.wrap("32", "intact (TCP checksum)"),
+        HopPayload::Short => p.wrap("33", "short quote (no payload)"),
+        HopPayload::None => p.wrap("2", "no reply"),
+        HopPayload::Conflicting => {
+            let others: Vec<String> = h
+                .conflicts
+                .iter()
+                .map(|c| format!("{} {}", c.addr, c.payload.name()))
+                .collect();
+            p.wrap(
+                "1;33",
+                &format!("CONFLICTING answers (also {})", others.join(", ")),
+            )
+        }
+    }
+}
+
+/// Header changes, how the answer was matched, the control segment.
+fn hop_extra(h: &super::HopOut) -> String {
+    let mut extra = String::new();
+    if h.shared {
+        extra.push_str(" (shared)");
+    }
+    for c in &h.changes {
+        let _ = write!(extra, " [{} {}->{}]", c.field, c.sent, c.quoted);
+    }
+    match h.matched_by {
+        Some(crate::evidence::ProbeMatch::TcpTimestamp) => extra.push_str(" (matched by TSval)"),
+        Some(crate::evidence::ProbeMatch::Sequential) => extra.push_str(" (probed alone)"),
+        _ => {}
+    }
+    if let Some(c) = &h.control {
+        match c.addr {
+            Some(a) if h.payload == HopPayload::None => {
+                let _ = write!(extra, " control answered by {a}");
+            }
+            Some(_) => {}
+            None => extra.push_str(" control: no reply"),
+        }
+    }
+    extra
+}
+
+/// The server's replies.
+fn server_lines(s: &mut String, r: &Report) {
     let reply = |x: &Option<crate::smtp::Reply>| {
         x.as_ref()
             .map_or("-".to_string(), |r| format!("{} {}", r.code, r.text()))
@@ -129,6 +152,10 @@ pub fn render_table(r: &Report, color: bool) -> String {
     };
     let _ = writeln!(s, "         EHLO:     {ehlo}");
     let _ = writeln!(s, "         STARTTLS: {}", reply(&r.smtp.starttls_reply));
+}
+
+/// The TLS handshake and the ClientHello sweep.
+fn tls_lines(s: &mut String, r: &Report) {
     if let Some(t) = &r.tls {
         let o = &t.observations;
         let outcome = match (&o.failure, &o.version) {
@@ -176,6 +203,10 @@ pub fn render_table(r: &Report, color: bool) -> String {
     } else if let Some(why) = &r.tls_skipped {
         let _ = writeln!(s, "         TLS:      not attempted ({why})");
     }
+}
+
+/// What the sweep saw of boxes on the path.
+fn path_lines(s: &mut String, r: &Report) {
     if let Some(h) = r.ip_id_rewritten_from {
         let _ = writeln!(s, "path     IP ID rewritten from hop {}", h.ttl);
     }
@@ -194,6 +225,10 @@ pub fn render_table(r: &Report, color: bool) -> String {
         r.interception.result.replace('_', " "),
         r.interception.detail
     );
+}
+
+/// The verdict, the segment, whose network, the reason.
+fn verdict_lines(s: &mut String, r: &Report, p: &Paint) {
     let colour = match r.verdict {
         Verdict::Clean => "1;32",
         Verdict::NotOffered | Verdict::Inconclusive | Verdict::Unreachable | Verdict::TlsFailed => {
@@ -230,7 +265,6 @@ pub fn render_table(r: &Report, color: bool) -> String {
     for e in &r.errors {
         let _ = writeln!(s, "note:    {e}");
     }
-    s
 }
 
 /// `198.51.100.6`, `198.51.100.6 MPLS L=24001,16005` (top of the stack first), or `*`.

@@ -4,7 +4,7 @@ use super::session_args::SessionArgs;
 use super::signals::stop_channel;
 use crate::output::report_writer::rfc3339;
 use crate::output::resolver::SystemResolver;
-use crate::output::results::ResultsWriter;
+use crate::output::results::{ResultsWriter, ResumeState};
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reconmap_core::engine::{RunPlan, RunStats, SinkError, StopLevel, Target};
@@ -86,59 +86,9 @@ pub async fn run(args: Args) -> Result<()> {
     let shard = Shard::new(args.shard, args.shards).map_err(anyhow::Error::msg)?;
     let started_wall = SystemTime::now();
 
-    // Input.
-    let text = read_input(args.input.as_ref())?;
-    let format = match &args.csv_column {
-        Some(c) => ListFormat::Csv { column: c.clone() },
-        None => ListFormat::Lines,
-    };
-    let list = TargetList::parse_bytes(&text, &format, args.port, &SystemResolver);
-    for bad in &list.bad_lines {
-        eprintln!("reconmap: skipping input {bad}");
-    }
-    if args.strict && !list.bad_lines.is_empty() {
-        bail!(
-            "{} bad input line(s) and --strict given",
-            list.bad_lines.len()
-        );
-    }
-    if list.is_empty() {
-        bail!("the target list is empty");
-    }
-
-    // Safety.
-    let mut blocklist = Blocklist::builtin(args.allow_lab_ranges);
-    if let Some(path) = &args.blocklist {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read blocklist {}", path.display()))?;
-        blocklist
-            .add_text(&text)
-            .with_context(|| format!("bad blocklist {}", path.display()))?;
-    }
-
-    // Output and resume.
-    let (mut results, resume) = match &args.output {
-        Some(path) => {
-            let (w, state) = ResultsWriter::open(path, args.resume)?;
-            if state.truncated_bytes > 0 {
-                eprintln!(
-                    "reconmap: cut {} bytes of an incomplete last record from {}",
-                    state.truncated_bytes,
-                    path.display()
-                );
-            }
-            if state.incomplete_dropped > 0 {
-                eprintln!(
-                    "reconmap: {} record(s) in {} were not complete (interrupted, not probed); \
-                     their targets are probed again",
-                    state.incomplete_dropped,
-                    path.display()
-                );
-            }
-            (Some(w), state)
-        }
-        None => (None, Default::default()),
-    };
+    let list = load_list(&args)?;
+    let blocklist = load_blocklist(&args)?;
+    let (mut results, resume) = open_results(&args)?;
     let meta_path = args.metadata.clone().unwrap_or_else(|| match &args.output {
         Some(p) => PathBuf::from(format!("{}.meta.json", p.display())),
         None => PathBuf::from("reconmap-scan.meta.json"),
@@ -264,10 +214,15 @@ pub async fn run(args: Args) -> Result<()> {
             );
         }
     }
+    check_complete(&stats, in_shard, blocked.get(), skipped.get())
+}
+
+/// Every target of the shard must have a complete record: says plainly when not (exit 1).
+fn check_complete(stats: &RunStats, in_shard: u64, blocked: u64, skipped: u64) -> Result<()> {
     // Every target of the shard must have a complete record; say plainly when not.
-    let done_before = skipped.get();
+    let done_before = skipped;
     let not_reached = in_shard
-        .saturating_sub(blocked.get())
+        .saturating_sub(blocked)
         .saturating_sub(done_before)
         .saturating_sub(stats.targets);
     let incomplete = stats.incomplete();
@@ -284,6 +239,70 @@ pub async fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads and parses the target list; bad lines are reported (and fatal with `--strict`).
+fn load_list(args: &Args) -> Result<TargetList> {
+    let text = read_input(args.input.as_ref())?;
+    let format = match &args.csv_column {
+        Some(c) => ListFormat::Csv { column: c.clone() },
+        None => ListFormat::Lines,
+    };
+    let list = TargetList::parse_bytes(&text, &format, args.port, &SystemResolver);
+    for bad in &list.bad_lines {
+        eprintln!("reconmap: skipping input {bad}");
+    }
+    if args.strict && !list.bad_lines.is_empty() {
+        bail!(
+            "{} bad input line(s) and --strict given",
+            list.bad_lines.len()
+        );
+    }
+    if list.is_empty() {
+        bail!("the target list is empty");
+    }
+
+    Ok(list)
+}
+
+/// The built-in blocklist (lab ranges let through with `--allow-lab-ranges`) and `--blocklist`.
+fn load_blocklist(args: &Args) -> Result<Blocklist> {
+    let mut blocklist = Blocklist::builtin(args.allow_lab_ranges);
+    if let Some(path) = &args.blocklist {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read blocklist {}", path.display()))?;
+        blocklist
+            .add_text(&text)
+            .with_context(|| format!("bad blocklist {}", path.display()))?;
+    }
+
+    Ok(blocklist)
+}
+
+/// The results file (resumed with `--resume`: what is done, what was cut).
+fn open_results(args: &Args) -> Result<(Option<ResultsWriter>, ResumeState)> {
+    Ok(match &args.output {
+        Some(path) => {
+            let (w, state) = ResultsWriter::open(path, args.resume)?;
+            if state.truncated_bytes > 0 {
+                eprintln!(
+                    "reconmap: cut {} bytes of an incomplete last record from {}",
+                    state.truncated_bytes,
+                    path.display()
+                );
+            }
+            if state.incomplete_dropped > 0 {
+                eprintln!(
+                    "reconmap: {} record(s) in {} were not complete (interrupted, not probed); \
+                     their targets are probed again",
+                    state.incomplete_dropped,
+                    path.display()
+                );
+            }
+            (Some(w), state)
+        }
+        None => (None, Default::default()),
+    })
 }
 
 fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>> {
