@@ -163,6 +163,28 @@ fn record_of(line: &[u8]) -> Option<(SocketAddrV4, bool)> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_error_names_its_cause_once() {
+        // Issue: `(os error 28): ...(os error 28)`: a message that embedded its source was
+        // printed again by the `{:#}` chain at the binary's edge.
+        let full = || std::io::Error::from_raw_os_error(28);
+        let errors = [
+            anyhow::Error::from(ResultsError::Io {
+                path: "r.jsonl".into(),
+                source: full(),
+            }),
+            anyhow::Error::from(ResultsError::Output(super::super::files::OutputError::Io {
+                path: "r.jsonl.meta.json".into(),
+                source: full(),
+            })),
+        ];
+        for e in errors {
+            let text = format!("{e:#}");
+            assert_eq!(text.matches("os error 28").count(), 1, "{text}");
+            assert!(text.contains("r.jsonl"), "{text}");
+        }
+    }
+
     fn tmp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!(
             "reconmap-results-{}-{name}.jsonl",
