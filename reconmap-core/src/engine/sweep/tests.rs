@@ -184,19 +184,26 @@ fn a_silent_sequential_probe_costs_one_wait_then_the_next_goes() {
     assert_eq!(second[0].ttl, TimeToLive(2));
 }
 
-#[test]
-fn silent_ttls_below_the_server_get_control_segments_and_their_answers_are_kept() {
+/// A sweep with one retry whose hops 1 and 2 answer (quotes of `quote_len` bytes) and hops 3
+/// and 4 stay silent: the start time, the sweep, and its retry round.
+fn hops_3_and_4_silent(quote_len: usize) -> (Instant, Sweep, Vec<SweepProbe>) {
     let t0 = Instant::now();
     let mut s = sweep(1);
     let probes = s.start(t0).expect("probes");
-    // A drop box after hop 2: hops 3 and 4 never see STARTTLS.
     for p in routers(&probes)
         .into_iter()
         .filter(|p| p.ttl <= TimeToLive(2))
     {
-        s.on_icmp(t0, &answer(p, 576, None));
+        s.on_icmp(t0, &answer(p, quote_len, None));
     }
     let retry = s.on_timer(t0 + WAIT).expect("retry");
+    (t0, s, retry)
+}
+
+#[test]
+fn silent_ttls_below_the_server_get_control_segments_and_their_answers_are_kept() {
+    // A drop box after hop 2: hops 3 and 4 never see STARTTLS.
+    let (t0, mut s, retry) = hops_3_and_4_silent(576);
     let kinds: Vec<(u8, ProbeKind)> = retry.iter().map(|p| (p.ttl.0, p.kind)).collect();
     use ProbeKind::*;
     assert_eq!(
@@ -298,17 +305,8 @@ fn a_late_answer_to_a_control_segment_is_not_taken_for_the_probe_sent_alone() {
     // Found by the property test: IP IDs rewritten after hop 2, header-only quotes, loss.
     // A control segment's answer arriving while a STARTTLS probe is outstanding alone must not
     // be placed as that probe's answer (its quote shows the control's sequence number).
-    let t0 = Instant::now();
-    let mut s = sweep(1);
-    let probes = s.start(t0).expect("probes");
-    for p in routers(&probes)
-        .into_iter()
-        .filter(|p| p.ttl <= TimeToLive(2))
-    {
-        s.on_icmp(t0, &answer(p, 40, None));
-    }
     // Hops 3 and 4 silent: the retry round carries STARTTLS probes and control segments.
-    let retry = s.on_timer(t0 + WAIT).expect("retry");
+    let (t0, mut s, retry) = hops_3_and_4_silent(40);
     let control = retry
         .iter()
         .find(|p| p.kind == ProbeKind::Control && p.ttl == TimeToLive(3))
