@@ -145,3 +145,51 @@ fn the_report_of_a_lab_scan_shows_where_and_whose_in_a_browser() {
         Some(n.as_str())
     );
 }
+
+/// The seed's question, "it fails via one carrier but not via the café's Wi-Fi": one mail
+/// server (192.0.2.25) probed from two vantage points on two different networks (two labs: one
+/// whose path has the server-side mailguard, one clean), then one report over both records.
+#[test]
+fn two_vantage_points_that_disagree_show_in_the_report() {
+    require_root();
+    let dir = TempDir::new("report-vantage");
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut files = Vec::new();
+    for (scenario, vantage) in [("as-server-network", "carrier"), ("clean", "cafe-wifi")] {
+        let s = Scenario::builtin(scenario).expect("scenario");
+        let lab = Lab::up(&s).expect("lab");
+        assert_eq!(lab.target().to_string(), "192.0.2.25:25");
+        let out = dir.path(&format!("{vantage}.json"));
+        let mut cmd = reconmap_in_netns(lab.prober().name());
+        cmd.args(["probe", "--json", "--vantage", vantage, "--retries", "1"])
+            .args(["-o", &path(&out)]);
+        if let Some(db) = lab.asn_db() {
+            cmd.args(["--asn-db", &path(db)]);
+        }
+        let status = cmd.arg("192.0.2.25").status().expect("probe");
+        assert!(status.success(), "{scenario}");
+        files.push(path(&out));
+    }
+    let html = dir.path("report.html");
+    let status = Command::new(reconmap_bin())
+        .arg("report")
+        .args(&files)
+        .args(["-o", &path(&html)])
+        .status()
+        .expect("reconmap report");
+    assert!(status.success());
+    let dom = Browser::find()
+        .expect("Chromium (cargo xtask setup installs it)")
+        .dump_dom(&html, &LoadOptions::default())
+        .expect("chromium ran")
+        .stdout;
+    let errors = element_inner(&dom, "script-errors").expect("#script-errors in the DOM");
+    assert_eq!(errors, "", "script errors: {errors}");
+    let diffs = element_inner(&dom, "vantage-diffs").expect("#vantage-diffs: a difference");
+    assert!(
+        diffs.contains("192.0.2.25:25")
+            && diffs.contains("carrier: stripped")
+            && diffs.contains("cafe-wifi: clean"),
+        "{diffs}"
+    );
+}
