@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(
                 matches!(
                     self_diff.payload,
-                    PayloadStatus::Intact | PayloadStatus::Short
+                    PayloadStatus::Intact | PayloadStatus::Short | PayloadStatus::ChecksumUnchanged
                 ),
                 "{:?}",
                 self_diff.payload

@@ -47,8 +47,13 @@ fn as_quoted(sent: &[u8], quote: &Quote, rewritten: Option<&[u8]>) -> Option<Vec
     if sent_ip.total_len() != quoted_ip.total_len() || sent_ip.ihl() != quoted_ip.ihl() {
         return None;
     }
-    // Only a whole datagram says what the unseen bytes were.
+    // Only a whole datagram, carrying its own right checksum, says what the unseen bytes were
+    // and what changing the shown ones does to the checksum.
     if sent.len() < usize::from(sent_ip.total_len()) {
+        return None;
+    }
+    let field = sent.get(sent_ip.slice().len() + tcp::CHECKSUM.start..)?;
+    if tcp_checksum(sent)? != u16::from_be_bytes([*field.first()?, *field.get(1)?]) {
         return None;
     }
     let qt = quote.transport();
@@ -97,6 +102,14 @@ mod tests {
             d.payload,
             crate::PayloadStatus::ChecksumChanged { .. }
         ));
+        // Likewise a datagram whose own checksum is wrong (never one of ours): no expectation,
+        // so a quote of it as it is can never read as changed.
+        let mut bad = sent.clone();
+        bad[36] ^= 0x55;
+        assert_eq!(
+            expected_quoted_checksum(&bad, &Quote::new(&bad[..40])),
+            None
+        );
     }
 
     fn quoted_checksum(d: &[u8]) -> u16 {

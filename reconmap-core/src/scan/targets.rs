@@ -77,20 +77,21 @@ impl TargetList {
         Self::parse_bytes(text.as_bytes(), format, default_port, resolver)
     }
 
-    /// Parses a list given as bytes: a leading UTF-8 byte order mark is skipped, and a line
-    /// that is not UTF-8 is a bad line (with its number) rather than the end of the list.
+    /// Parses a list given as bytes: a UTF-8 byte order mark at the start of a line is skipped
+    /// (lists concatenated from several files carry one per file), and a line that is not
+    /// UTF-8 is a bad line (with its number) rather than the end of the list.
     pub fn parse_bytes(
         bytes: &[u8],
         format: &ListFormat,
         default_port: u16,
         resolver: &dyn Resolver,
     ) -> Self {
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let mut list = Self::default();
         let mut column: Option<usize> = None;
         for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let lineno = i + 1;
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
             let raw = match std::str::from_utf8(raw) {
                 Ok(r) => r,
                 Err(_) => {
@@ -378,6 +379,15 @@ mod tests {
             "the header is found after a BOM: {:?}",
             csv.bad_lines
         );
+        // Found by the fuzzer: `cat a.txt b.txt` of two BOM'd lists has a BOM mid-text, and
+        // the result must not depend on whether the lines come together or one by one.
+        let joined = TargetList::parse_bytes(
+            b"\xef\xbb\xbf192.0.2.1\n\xef\xbb\xbf192.0.2.2\n",
+            &ListFormat::Lines,
+            25,
+            &FakeResolver,
+        );
+        assert_eq!(joined.len(), 2, "{:?}", joined.bad_lines);
     }
 
     #[test]
