@@ -43,6 +43,13 @@ pub struct TcpClient {
     rtx_at: Option<Instant>,
     hold_until: Option<Instant>,
     time_wait_until: Option<Instant>,
+    /// In SYN-SENT, an ACK for something we never sent (the server still holds an old
+    /// connection of this 4-tuple, e.g. in TIME-WAIT after an earlier probe): the RST that
+    /// clears it (RFC 9293 3.10.7.3), sent with the next dispatch.
+    reset_pending: Option<SeqNumber>,
+    /// Whether the SYN was already sent again at once after such a RST (once per connection,
+    /// so a box answering every SYN with an ACK cannot make us loop).
+    syn_resent_after_reset: bool,
     events: Vec<TcpEvent>,
 }
 
@@ -74,6 +81,8 @@ impl TcpClient {
             rtx_at: None,
             hold_until: None,
             time_wait_until: None,
+            reset_pending: None,
+            syn_resent_after_reset: false,
             events: Vec::new(),
         }
     }
@@ -344,6 +353,19 @@ impl TcpClient {
             return None;
         }
         if self.state == TcpState::SynSent {
+            if let Some(seq) = self.reset_pending.take() {
+                return Some(TcpSegment {
+                    seq,
+                    ack: SeqNumber(0),
+                    flags: TcpFlags {
+                        rst: true,
+                        ..TcpFlags::default()
+                    },
+                    window: 0,
+                    options: TcpOptions::default(),
+                    payload: Bytes::new(),
+                });
+            }
             if self.syn_sent {
                 return None;
             }
@@ -499,6 +521,17 @@ impl TcpClient {
                 self.state = TcpState::Closed;
                 self.rtx_at = None;
                 self.events.push(TcpEvent::Refused { ttl: rx.ip_ttl });
+            }
+            return;
+        }
+        if seg.flags.ack && !ack_ok {
+            // RFC 9293 3.10.7.3: an unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST>; a server
+            // holding an old connection of this 4-tuple (TIME-WAIT after an earlier probe of
+            // the same target, PAWS) drops it on that RST and takes the SYN sent again.
+            self.reset_pending = Some(seg.ack);
+            if !self.syn_resent_after_reset {
+                self.syn_resent_after_reset = true;
+                self.syn_sent = false;
             }
             return;
         }

@@ -166,6 +166,34 @@ fn test_syn_sent_rst_refuses() {
 }
 
 #[test]
+fn test_syn_sent_unacceptable_ack_is_reset_and_the_syn_sent_again() {
+    // Found by the scan benchmark: a second scan of the same targets within a minute meets the
+    // server's TIME-WAIT of the first (same 4-tuple); the server answers our SYN with an ACK
+    // of the old connection, which we ignored until every SYN retry had failed.
+    let t0 = Instant::now();
+    let mut c = client(t0);
+    let syn = all(&mut c, t0);
+    assert!(syn[0].flags.syn);
+    c.process(t0, &from_peer(777, 4242, ".", b""));
+    let out = all(&mut c, t0);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].flags.rst && !out[0].flags.ack, "{:?}", out[0].flags);
+    assert_eq!(out[0].seq, SeqNumber(4242), "RST at SEG.ACK");
+    assert!(
+        out[1].flags.syn && out[1].seq == syn[0].seq,
+        "the SYN again, at once"
+    );
+    // A box that answers every SYN with an ACK gets a RST each time, but the SYN is sent
+    // again only by the retransmission timer from then on.
+    c.process(t0, &from_peer(777, 4243, ".", b""));
+    let out = all(&mut c, t0);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.rst);
+    c.process(t0, &syn_ack());
+    assert_eq!(c.state(), TcpState::Established);
+}
+
+#[test]
 fn test_established_recv_in_order_out_of_order_and_duplicates() {
     let t0 = Instant::now();
     let mut c = established(t0);
