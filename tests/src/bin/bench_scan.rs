@@ -56,7 +56,7 @@ fn main() -> Result<()> {
     let base = scan(&lab, &dir, "base", &small, 10, &[])?;
 
     println!(
-        "{:>7} {:>4} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>8} {:>10} {:>10} {:>7}",
+        "{:>7} {:>4} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>11} {:>10} {:>10} {:>7}",
         "targets",
         "tls",
         "wall s",
@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         "cpu s",
         "peak MiB",
         "B/sess",
-        "correct",
+        "right",
         "kernel/s",
         "ratio",
         "drops"
@@ -85,19 +85,28 @@ fn main() -> Result<()> {
         let traces = r.records as f64 / r.wall.as_secs_f64();
         let bytes_per_session =
             (r.peak_rss_kib - base.peak_rss_kib).max(0) as f64 * 1024.0 / (CONCURRENCY - 10) as f64;
+        // A run with a wrong or missing record has no throughput figure.
+        let all_right = r.correct == n && r.records == n;
+        let figure = |v: f64, decimals: usize| {
+            if all_right {
+                format!("{v:.decimals$}")
+            } else {
+                "-".to_string()
+            }
+        };
         println!(
-            "{:>7} {:>4} {:>9.2} {:>9.1} {:>9.0} {:>9.2} {:>10.1} {:>9.0} {:>7.1}% {:>10.1} {:>10.2} {:>7}",
+            "{:>7} {:>4} {:>9.2} {:>9} {:>9.0} {:>9.2} {:>10.1} {:>9.0} {:>11} {:>10.1} {:>10} {:>7}",
             n,
             if tls { "on" } else { "off" },
             r.wall.as_secs_f64(),
-            traces,
+            figure(traces, 1),
             r.packets as f64 / r.wall.as_secs_f64(),
             r.cpu.as_secs_f64(),
             r.peak_rss_kib as f64 / 1024.0,
             bytes_per_session,
-            100.0 * r.correct as f64 / n.max(1) as f64,
+            format!("{}/{n}", r.correct),
             kernel,
-            traces / kernel,
+            figure(traces / kernel, 2),
             r.ring_full
         );
     }
