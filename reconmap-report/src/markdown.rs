@@ -67,12 +67,21 @@ pub fn render_markdown(d: &Dataset) -> String {
         crate::summary::percent(s.tampered, s.records)
     );
 
+    verdicts_section(&mut out, &s);
+    attribution_section(&mut out, &s);
+    comparison_section(&mut out, &s);
+    vantage_section(&mut out, &s, d);
+    out
+}
+
+/// The verdict counts, per vantage point.
+fn verdicts_section(out: &mut String, s: &Summary) {
     out.push_str("## Verdicts\n\n");
-    let vantages = view::vantages(&s);
+    let vantages = view::vantages(s);
     let mut header = vec!["verdict", "records", "share"];
     header.extend(vantages.iter().map(|v| v.name.as_str()));
     let numeric: Vec<bool> = (0..header.len()).map(|i| i > 0).collect();
-    let rows: Vec<Vec<String>> = view::verdicts(&s)
+    let rows: Vec<Vec<String>> = view::verdicts(s)
         .iter()
         .map(|v| {
             let mut r = vec![md(&v.name), v.total.to_string(), v.pct.clone()];
@@ -80,10 +89,13 @@ pub fn render_markdown(d: &Dataset) -> String {
             r
         })
         .collect();
-    table(&mut out, &header, &numeric, &rows);
+    table(out, &header, &numeric, &rows);
+}
 
+/// Whose network the tampering boxes are in, the ASes and hops.
+fn attribution_section(out: &mut String, s: &Summary) {
     out.push_str("## Whose box tampers with STARTTLS\n\n");
-    let a = view::attribution(&s);
+    let a = view::attribution(s);
     let _ = writeln!(out, "{}\n", md(&a.headline));
     if a.total > 0 {
         let mut header = vec!["the box is in"];
@@ -105,7 +117,7 @@ pub fn render_markdown(d: &Dataset) -> String {
                 row
             })
             .collect();
-        table(&mut out, &header, &numeric, &rows);
+        table(out, &header, &numeric, &rows);
         if a.derived > 0 {
             let _ = writeln!(
                 out,
@@ -115,7 +127,7 @@ pub fn render_markdown(d: &Dataset) -> String {
         }
     }
 
-    let ases = view::top_ases(&s, TOP_ROWS);
+    let ases = view::top_ases(s, TOP_ROWS);
     if !ases.is_empty() {
         out.push_str("### ASes the tampering is placed in\n\n");
         let rows: Vec<Vec<String>> = ases
@@ -133,7 +145,7 @@ pub fn render_markdown(d: &Dataset) -> String {
             })
             .collect();
         table(
-            &mut out,
+            out,
             &[
                 "AS",
                 "name",
@@ -147,7 +159,7 @@ pub fn render_markdown(d: &Dataset) -> String {
             &rows,
         );
     }
-    let hops = view::top_hops(&s, TOP_ROWS);
+    let hops = view::top_hops(s, TOP_ROWS);
     if !hops.is_empty() {
         out.push_str("### Where tampering segments end\n\n");
         let rows: Vec<Vec<String>> = hops
@@ -165,7 +177,7 @@ pub fn render_markdown(d: &Dataset) -> String {
             })
             .collect();
         table(
-            &mut out,
+            out,
             &[
                 "hop",
                 "AS",
@@ -179,9 +191,12 @@ pub fn render_markdown(d: &Dataset) -> String {
             &rows,
         );
     }
+}
 
+/// Targets whose verdict differs between vantage points.
+fn comparison_section(out: &mut String, s: &Summary) {
     out.push_str("## Vantage comparison\n\n");
-    let c = view::comparison(&s, DIFF_ROWS);
+    let c = view::comparison(s, DIFF_ROWS);
     if c.multi == 0 {
         out.push_str("No target was measured from more than one vantage point.\n\n");
     } else {
@@ -204,7 +219,7 @@ pub fn render_markdown(d: &Dataset) -> String {
             })
             .collect();
         table(
-            &mut out,
+            out,
             &[
                 "vantage point",
                 "vantage point",
@@ -232,7 +247,7 @@ pub fn render_markdown(d: &Dataset) -> String {
                 })
                 .collect();
             table(
-                &mut out,
+                out,
                 &["target", "differs in", "what each vantage point saw"],
                 &[false, false, false],
                 &rows,
@@ -242,7 +257,11 @@ pub fn render_markdown(d: &Dataset) -> String {
             }
         }
     }
+}
 
+/// The vantage points, inputs and bad lines.
+fn vantage_section(out: &mut String, s: &Summary, d: &Dataset) {
+    let vantages = view::vantages(s);
     out.push_str("## Vantage points\n\n");
     let rows: Vec<Vec<String>> = vantages
         .iter()
@@ -257,7 +276,7 @@ pub fn render_markdown(d: &Dataset) -> String {
         })
         .collect();
     table(
-        &mut out,
+        out,
         &["vantage point", "prober", "AS", "records", "tampering"],
         &[false, false, false, true, true],
         &rows,
@@ -273,7 +292,7 @@ pub fn render_markdown(d: &Dataset) -> String {
             .iter()
             .filter_map(|k| m.get(k).map(|v| vec![md(k), md(v)]))
             .collect();
-        table(&mut out, &["key", "value"], &[false, false], &rows);
+        table(out, &["key", "value"], &[false, false], &rows);
     }
 
     if d.bad_line_count > 0 {
@@ -286,7 +305,6 @@ pub fn render_markdown(d: &Dataset) -> String {
         }
         out.push('\n');
     }
-    out
 }
 
 #[cfg(test)]
