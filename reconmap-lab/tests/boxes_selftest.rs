@@ -823,8 +823,7 @@ impl SClient {
 }
 
 fn s_client(ns: &Netns, deadline: Duration) -> SClient {
-    let start = Instant::now();
-    let mut child = ns
+    let child = ns
         .command("openssl")
         .args([
             "s_client",
@@ -841,27 +840,11 @@ fn s_client(ns: &Netns, deadline: Duration) -> SClient {
         .stderr(Stdio::piped())
         .spawn()
         .expect("openssl");
-    let mut status = None;
-    while start.elapsed() < deadline {
-        if let Some(s) = child.try_wait().expect("wait") {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let elapsed = start.elapsed();
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("output");
+    let done = reconmap_sys::process::wait_within(child, deadline).expect("openssl output");
     SClient {
-        status,
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        elapsed,
+        status: done.status,
+        output: done.output,
+        elapsed: done.elapsed,
     }
 }
 

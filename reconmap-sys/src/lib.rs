@@ -6,6 +6,7 @@ pub mod netns;
 pub mod privilege;
 pub mod process;
 pub mod raw;
+pub mod tempdir;
 
 pub use raw::RawSender;
 

@@ -1,6 +1,7 @@
 //! Running programs: one place for "run it, and on failure say which command and what it
 //! printed", used by the lab, xtask and the tests.
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A command that could not be run or failed; each variant names it.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,45 @@ pub fn run_inherit(cmd: &mut Command) -> Result<(), ProcessError> {
             stderr: "(printed above)".to_string(),
         })
     }
+}
+
+/// What a child printed by the time it ended or was stopped.
+#[derive(Debug)]
+pub struct Finished {
+    /// `None`: still running at the deadline, so it was killed.
+    pub status: Option<ExitStatus>,
+    /// Its standard output then standard error, as text.
+    pub output: String,
+    /// From the call to the end (or the kill).
+    pub elapsed: Duration,
+}
+
+/// Waits for `child` (spawned with piped stdout and stderr) until it exits or `deadline`
+/// passes, kills it (by its handle) in the second case, and collects what it printed.
+pub fn wait_within(mut child: Child, deadline: Duration) -> std::io::Result<Finished> {
+    let start = Instant::now();
+    let mut status = None;
+    while start.elapsed() < deadline {
+        if let Some(s) = child.try_wait()? {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = start.elapsed();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output()?;
+    Ok(Finished {
+        status,
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        elapsed,
+    })
 }
 
 /// Whether `cmd` runs and exits 0 (output discarded).

@@ -197,7 +197,7 @@ fn a_probe_over_an_ip_only_uplink_works() {
     relay(b, a);
     let smtpd = reconmap_sys::bins::find("reconmap-hostile-smtp").expect("lab helper built");
     // TLS after the 220 too: the whole session, handshake included, crosses the IP-only link.
-    let certs = reconmap_tests::TempDir::new("tun-tls");
+    let certs = reconmap_tests::TempDir::create("tun-tls").expect("temp dir");
     let (cert, key) =
         reconmap_lab::cert::self_signed(&certs.path(""), "hostile.lab").expect("certificate");
     let mut server_proc = server
@@ -240,7 +240,7 @@ fn a_probe_over_an_ip_only_uplink_works() {
 fn local_services_can_bind_ports_of_the_probe_range_during_a_scan() {
     // Issue: port leases held wildcard-bound sockets and local services got EADDRINUSE.
     let lab = lab("many");
-    let dir = reconmap_tests::TempDir::new("ports");
+    let dir = reconmap_tests::TempDir::create("ports").expect("temp dir");
     let list = dir.path("list.txt");
     let targets: Vec<String> = lab
         .targets()

@@ -21,7 +21,7 @@ fn the_report_of_a_lab_scan_shows_where_and_whose_in_a_browser() {
     require_root();
     let scenario = Scenario::builtin("as-transit").expect("scenario");
     let lab = Lab::up(&scenario).expect("as-transit lab");
-    let dir = TempDir::new("report-lab");
+    let dir = TempDir::create("report-lab").expect("temp dir");
     let targets = lab.targets();
     assert!(targets.len() >= 10, "{} targets", targets.len());
     let list = dir.path("targets.txt");
@@ -152,7 +152,7 @@ fn the_report_of_a_lab_scan_shows_where_and_whose_in_a_browser() {
 #[test]
 fn two_vantage_points_that_disagree_show_in_the_report() {
     require_root();
-    let dir = TempDir::new("report-vantage");
+    let dir = TempDir::create("report-vantage").expect("temp dir");
     let path = |p: &std::path::Path| p.display().to_string();
     let mut files = Vec::new();
     for (scenario, vantage) in [("as-server-network", "carrier"), ("clean", "cafe-wifi")] {

@@ -125,7 +125,7 @@ fn records(path: &Path) -> HashMap<String, String> {
 #[test]
 fn every_target_gets_its_halfs_verdict_and_blocklisted_ones_no_packet() {
     let lab = lab();
-    let dir = TempDir::new("verdicts");
+    let dir = TempDir::create("verdicts").expect("temp dir");
     let targets = pick(&lab, 300);
     let (blocked, probed) = targets.split_at(20);
     let list = dir.path("list.txt");
@@ -179,7 +179,7 @@ fn every_target_gets_its_halfs_verdict_and_blocklisted_ones_no_packet() {
 #[test]
 fn packet_rate_stays_within_ten_percent_of_the_cap() {
     let lab = lab();
-    let dir = TempDir::new("rate");
+    let dir = TempDir::create("rate").expect("temp dir");
     let targets = pick(&lab, 150);
     let list = dir.path("list.txt");
     write_list(&list, &targets);
@@ -233,7 +233,7 @@ fn packet_rate_stays_within_ten_percent_of_the_cap() {
 #[test]
 fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     let lab = lab();
-    let dir = TempDir::new("resume");
+    let dir = TempDir::create("resume").expect("temp dir");
     let targets = pick(&lab, 200);
     let list = dir.path("list.txt");
     write_list(&list, &targets);
@@ -319,7 +319,7 @@ fn rules(path: &Path) -> Vec<(String, String)> {
 #[test]
 fn shards_cover_the_list_exactly_once() {
     let lab = lab();
-    let dir = TempDir::new("shards");
+    let dir = TempDir::create("shards").expect("temp dir");
     let targets = pick(&lab, 90);
     let list = dir.path("list.txt");
     write_list(&list, &targets);

@@ -4,7 +4,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
@@ -177,30 +176,8 @@ pub fn hostile_smtp(ns: &Netns, port: u16, behaviour: &str, extra: &[&str]) -> P
     Proc::start_in(ns, env!("CARGO_BIN_EXE_reconmap-hostile-smtp"), &args)
 }
 
-static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
-
 /// A temporary directory, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("rm-hostile-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use reconmap_sys::tempdir::TempDir;
 
 /// tcpdump writing TCP and ICMP packets of one interface in one namespace to a file.
 pub struct Capture {
@@ -212,7 +189,7 @@ pub struct Capture {
 impl Capture {
     /// Starts the capture and returns once tcpdump listens.
     pub fn start(ns: &Netns, iface: &str) -> Self {
-        let dir = TempDir::new();
+        let dir = TempDir::create("hostile").expect("temp dir");
         let file = dir.path("capture.pcap");
         let file_arg = file.to_string_lossy().into_owned();
         // --immediate-mode and -U: every packet reaches the file at once, so stopping the

@@ -48,7 +48,7 @@ fn main() -> Result<()> {
     if all.is_empty() {
         bail!("the many scenario lists no targets");
     }
-    let tmp = reconmap_tests::TempDir::new("bench-scan");
+    let tmp = reconmap_tests::TempDir::create("bench-scan").expect("temp dir");
     let dir = tmp.path("");
 
     // Baseline RSS at a tiny concurrency, to estimate bytes per in-flight session.

@@ -1,7 +1,7 @@
 //! Other tools' view of a lab path: `traceroute -T` and `openssl s_client -starttls smtp`.
 use std::net::Ipv4Addr;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reconmap_lab::netns::Netns;
 
@@ -60,8 +60,7 @@ pub fn pem_blocks(text: &str) -> Vec<String> {
 /// Runs `openssl s_client -starttls smtp -connect TARGET:25 -showcerts` in `ns` with stdin
 /// closed (it handshakes, then quits), killed after `deadline`.
 pub fn s_client(ns: &Netns, target: Ipv4Addr, deadline: Duration) -> SClient {
-    let start = Instant::now();
-    let mut child = ns
+    let child = ns
         .command("openssl")
         .args([
             "s_client",
@@ -78,22 +77,9 @@ pub fn s_client(ns: &Netns, target: Ipv4Addr, deadline: Duration) -> SClient {
         .stderr(Stdio::piped())
         .spawn()
         .expect("openssl");
-    let mut success = false;
-    while start.elapsed() < deadline {
-        if let Some(s) = child.try_wait().expect("wait") {
-            success = s.success();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
+    let done = reconmap_sys::process::wait_within(child, deadline).expect("openssl output");
     SClient {
-        success,
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        success: done.status.is_some_and(|s| s.success()),
+        output: done.output,
     }
 }

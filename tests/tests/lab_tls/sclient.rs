@@ -175,9 +175,8 @@ pub fn run(
 
 fn run_here(target: SocketAddrV4, client: Client, deadline: Duration, linger: Duration) -> Run {
     let capture = Capture::open(IFACE);
-    let start = Instant::now();
     // A child forked from this thread lives in the thread's namespace (the prober's).
-    let mut child = Command::new("openssl")
+    let child = Command::new("openssl")
         .args([
             "s_client",
             "-starttls",
@@ -194,20 +193,7 @@ fn run_here(target: SocketAddrV4, client: Client, deadline: Duration, linger: Du
         .stderr(Stdio::piped())
         .spawn()
         .expect("openssl");
-    let mut status = None;
-    while start.elapsed() < deadline {
-        if let Some(s) = child.try_wait().expect("wait") {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let elapsed = start.elapsed();
-    if status.is_none() {
-        // Our own child, by its handle.
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().expect("output");
+    let done = reconmap_sys::process::wait_within(child, deadline).expect("openssl output");
     let frames = capture.collect(Instant::now() + linger);
     let segments: Vec<(bool, Segment)> = frames
         .iter()
@@ -243,13 +229,9 @@ fn run_here(target: SocketAddrV4, client: Client, deadline: Duration, linger: Du
         .count();
     Run {
         client,
-        status,
-        elapsed,
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        status: done.status,
+        elapsed: done.elapsed,
+        output: done.output,
         from_client,
         from_server: records(server_tls),
         client_hello,
