@@ -238,12 +238,19 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     let list = dir.path("list.txt");
     write_list(&list, &targets);
     let out = dir.path("out.jsonl");
-    // Slow enough that a SIGINT lands mid-scan.
-    let child = scan_cmd(&lab, &list, &out, &["--concurrency", "20", "--rate", "300"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    // Slow enough that a SIGINT lands mid-scan (200 targets take ~2 s), fast enough that
+    // many sessions are in flight when it does (at 300 packets/s about two were, and the
+    // 100 ms between the signals sometimes let both finish: no session left to abort).
+    let child = scan_cmd(
+        &lab,
+        &list,
+        &out,
+        &["--concurrency", "20", "--rate", "2000"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 2_000 && Instant::now() < deadline
     {
@@ -253,7 +260,7 @@ fn interrupted_scan_resumes_with_no_duplicate_and_no_gap() {
     // drains, the second aborts the sessions in flight (their records say `interrupted`).
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(30));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("second SIGINT");
     let output = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&output.stderr);
