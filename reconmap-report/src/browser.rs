@@ -300,6 +300,14 @@ pub fn body_attr(dom: &str, name: &str) -> Option<String> {
     rest.split('"').next().map(str::to_string)
 }
 
+/// The text of the `<td class="num count">` in the table row whose opening tag contains
+/// `row_attr` (e.g. `data-verdict="stripped"`), in a dumped DOM.
+pub fn row_count(dom: &str, row_attr: &str) -> Option<String> {
+    let row = dom.split(row_attr).nth(1)?.split("</tr>").next()?;
+    let cell = row.split(r#"class="num count">"#).nth(1)?;
+    cell.split('<').next().map(str::to_string)
+}
+
 /// The inner text of the element with the given `id` in a dumped DOM (up to its closing tag;
 /// for elements without nested elements of the same name).
 pub fn element_inner(dom: &str, id: &str) -> Option<String> {

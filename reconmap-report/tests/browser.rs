@@ -1,5 +1,5 @@
 //! Reports loaded in real headless Chromium: the DOM after the page's scripts ran is checked.
-use reconmap_report::browser::{body_attr, element_inner, Browser, LoadOptions};
+use reconmap_report::browser::{body_attr, element_inner, row_count, Browser, LoadOptions};
 use reconmap_report::{load_inputs, render_html, synthetic, HtmlOptions};
 use serde_json::{json, Value};
 use std::io::Write as _;
@@ -142,13 +142,6 @@ fn small_dataset() -> Vec<Value> {
         ),
         not_offered,
     ]
-}
-
-/// The text of the `<td class="num count">` in the row whose opening tag contains `row_attr`.
-fn row_count(dom: &str, row_attr: &str) -> Option<String> {
-    let row = dom.split(row_attr).nth(1)?.split("</tr>").next()?;
-    let cell = row.split(r#"class="num count">"#).nth(1)?;
-    cell.split('<').next().map(str::to_string)
 }
 
 fn assert_no_script_errors(dom: &str) {

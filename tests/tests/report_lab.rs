@@ -5,16 +5,9 @@
 //! on the map, with no script error.
 use reconmap_core::scenario::truth::Observed;
 use reconmap_lab::{Lab, Scenario};
-use reconmap_report::browser::{body_attr, element_inner, Browser, LoadOptions};
+use reconmap_report::browser::{body_attr, element_inner, row_count, Browser, LoadOptions};
 use reconmap_tests::{reconmap_bin, reconmap_in_netns, require_root, TempDir};
 use std::process::Command;
-
-/// The text of the `<td class="num count">` in the row whose opening tag contains `row_attr`.
-fn row_count(dom: &str, row_attr: &str) -> Option<String> {
-    let row = dom.split(row_attr).nth(1)?.split("</tr>").next()?;
-    let cell = row.split(r#"class="num count">"#).nth(1)?;
-    cell.split('<').next().map(str::to_string)
-}
 
 #[test]
 fn the_report_of_a_lab_scan_shows_where_and_whose_in_a_browser() {

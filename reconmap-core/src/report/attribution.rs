@@ -76,34 +76,12 @@ impl SegmentOut {
     }
 }
 
-/// The record's `attribution`: whose network the segment lies in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AttributionOut {
-    /// `client_network`, `server_network`, `transit`, `ambiguous` or `unknown`.
-    pub class: AttributionClass,
-    /// The ASes the class is about (see docs/output.md).
-    pub asns: Vec<u32>,
-    pub explanation: String,
-}
-
-impl AttributionOut {
-    /// What a record says before (or without) a prefix-to-AS table.
-    pub fn no_data() -> Self {
-        Self {
-            class: AttributionClass::Unknown,
-            asns: Vec::new(),
-            explanation: "no prefix-to-AS table was given (--asn-db)".to_string(),
-        }
-    }
-}
-
-impl From<Attribution> for AttributionOut {
-    fn from(a: Attribution) -> Self {
-        Self {
-            class: a.class,
-            asns: a.asns,
-            explanation: a.explanation,
-        }
+/// What a record says before (or without) a prefix-to-AS table: `unknown`, no table given.
+pub fn no_attribution_data() -> Attribution {
+    Attribution {
+        class: AttributionClass::Unknown,
+        asns: Vec::new(),
+        explanation: "no prefix-to-AS table was given (--asn-db)".to_string(),
     }
 }
 
@@ -178,7 +156,7 @@ impl AsAnnotator {
             Some(at) => at.addr.map_or(&[][..], origins),
             None => target_as,
         };
-        r.attribution = Some(attribute(prober_as, target_as, after_as, at_as).into());
+        r.attribution = Some(attribute(prober_as, target_as, after_as, at_as));
     }
 }
 

@@ -4,7 +4,7 @@ mod attribution;
 mod csv;
 mod table;
 
-pub use attribution::{AsAnnotator, AttributionOut, HopRefOut, SegmentOut, VantageOut};
+pub use attribution::{no_attribution_data, AsAnnotator, HopRefOut, SegmentOut, VantageOut};
 
 pub use csv::{csv_header, to_csv_row};
 pub use table::render_table;
@@ -361,7 +361,7 @@ pub struct Report {
     pub rule: &'static str,
     pub segment: Option<SegmentOut>,
     /// Whose network the segment lies in (`null` when the verdict names no segment).
-    pub attribution: Option<AttributionOut>,
+    pub attribution: Option<reconmap_asn::Attribution>,
     pub reason: String,
     pub evidence: Vec<String>,
     pub hops: Vec<HopOut>,
@@ -410,7 +410,7 @@ impl Report {
             verdict: d.verdict,
             rule: d.rule,
             segment: d.segment.map(SegmentOut::from),
-            attribution: d.segment.map(|_| AttributionOut::no_data()),
+            attribution: d.segment.map(|_| no_attribution_data()),
             reason: d.reason,
             evidence: d.evidence,
             hops: input.hops.iter().map(HopOut::from).collect(),
